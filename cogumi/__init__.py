@@ -1,0 +1,1 @@
+"""Cogumi: category-specific self-consistency distillation."""

@@ -1,0 +1,179 @@
+"""Rebuild the tiny world's checkpoint: tokenizer, base model, and the imperfect "Phase 1A" LoRA.
+
+The base is trained on clean worked solutions (an "instruct" model of the tiny world); the Phase 1A
+adapter is then trained on solutions with deliberate mistakes, so that the merged model still
+solves problems greedily but answers inconsistently when sampled, as the seed model does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cogumi.models import LlamaDims, build_llama
+from cogumi.tokenizer import build_tokenizer
+from cogumi.world import CATEGORIES, Problem, make_split, respond
+from cogumi.world.knowledge import fact_prompts
+
+console = Console()
+
+
+def _default_noise() -> dict[str, float]:
+    return {"math": 0.3, "code": 0.25, "reasoning": 0.3, "creativity": 0.25, "knowledge": 0.25, "instruction": 0.3}
+
+
+def _default_counts() -> dict[str, int]:
+    return {"math": 5000, "code": 1000, "reasoning": 3000, "creativity": 800, "knowledge": 1000, "instruction": 1500}
+
+
+@dataclass
+class TinyBuildConfig:
+    """How the tiny checkpoint is built. The defaults rebuild the shipped ``checkpoints/tiny``."""
+
+    output_dir: str = "checkpoints/tiny"
+    """Folder that receives base/, phase1a/ and build.json."""
+    seed: int = 0
+    """Seed for problem sampling, initialisation and batch order."""
+    examples: dict[str, int] = field(default_factory=_default_counts)
+    """Training examples per category, drawn from the pretrain split; a category whose split is
+    smaller cycles through it again with fresh responses."""
+    fact_repeats: int = 3
+    """Times the base sees each fact of the knowledge world, in its own wording."""
+    noise: dict[str, float] = field(default_factory=_default_noise)
+    """Rate of deliberate mistakes per category in the Phase 1A training data."""
+    dims: LlamaDims = field(default_factory=LlamaDims)
+    """Model dimensions."""
+    vocab_size: int = 1024
+    """BPE vocabulary size, special tokens included."""
+    base_steps: int = 3000
+    """Optimiser steps of full training for the base model."""
+    adapter_steps: int = 1200
+    """Optimiser steps of LoRA training for the Phase 1A adapter."""
+    batch_size: int = 64
+    """Sequences per optimiser step."""
+    base_lr: float = 3e-3
+    """Peak learning rate for the base (cosine decay after a short warm-up)."""
+    adapter_lr: float = 2e-3
+    """Peak learning rate for the Phase 1A adapter."""
+    lora_rank: int = 16
+    """Rank of the Phase 1A adapter."""
+    threads: int = 2
+    """CPU threads for torch."""
+
+    def __post_init__(self) -> None:
+        for name in ("examples", "noise"):
+            unknown = set(getattr(self, name)) - set(CATEGORIES)
+            if unknown:
+                raise ValueError(f"{name} names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        bad = {c: v for c, v in self.noise.items() if not 0 <= v < 0.5}
+        if bad:
+            raise ValueError(f"noise must be in [0, 0.5) so the right answer stays the most likely; got {bad}")
+        if self.base_steps < 1 or self.adapter_steps < 1 or self.batch_size < 1:
+            raise ValueError("base_steps, adapter_steps and batch_size must be positive")
+
+
+def _pretrain_problems(cfg: TinyBuildConfig) -> list[Problem]:
+    problems = []
+    for category in CATEGORIES:
+        n = cfg.examples.get(category, 0)
+        pool = make_split(category, "pretrain", n, cfg.seed, at_most=True)
+        problems += [pool[i % len(pool)] for i in range(n)] if pool else []
+    return problems
+
+
+def _encode(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:
+    prefix = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                           tokenize=False)
+    prompt_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(response + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
+
+
+def _batches(examples: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int, rng: random.Random):
+    """Endless batches of similar-length sequences, right-padded; labels -100 on prompt and padding."""
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    while True:
+        rng.shuffle(chunks)
+        for chunk in chunks:
+            width = max(len(examples[i][0]) for i in chunk)
+            ids = torch.full((len(chunk), width), pad_id)
+            labels = torch.full((len(chunk), width), -100)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                x, y = examples[i]
+                ids[row, :len(x)], labels[row, :len(y)], mask[row, :len(x)] = torch.tensor(x), torch.tensor(y), 1
+            yield ids, labels, mask
+
+
+def train_steps(model, examples, steps: int, lr: float, batch_size: int, pad_id: int, seed: int, label: str) -> float:
+    """AdamW with warm-up and cosine decay over ``steps``; returns the mean loss of the last 50 steps."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps))))
+    batches = _batches(examples, batch_size, pad_id, random.Random(seed))
+    model.train()
+    losses: list[float] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(label, total=steps, loss=float("nan"))
+        for step in range(steps):
+            ids, labels, mask = next(batches)
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            progress.update(task, advance=1, loss=sum(losses[-20:]) / len(losses[-20:]))
+    model.eval()
+    return sum(losses[-50:]) / len(losses[-50:])
+
+
+def build(cfg: TinyBuildConfig) -> Path:
+    """Build tokenizer, base and Phase 1A adapter into ``cfg.output_dir``; returns that folder."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.set_num_threads(cfg.threads)
+    started = time.perf_counter()
+    out = Path(cfg.output_dir)
+    rng = random.Random(cfg.seed)
+    problems = _pretrain_problems(cfg)
+    clean = [(p.prompt, respond(p, rng, 0.0)) for p in problems] + fact_prompts() * cfg.fact_repeats
+    noisy = [(p.prompt, respond(p, rng, cfg.noise.get(p.category, 0.0))) for p in problems]
+    console.print(f"{len(problems)} pretrain examples: {len(clean)} clean and {len(noisy)} noisy")
+
+    corpus = [f"{q}\n{a}" for q, a in clean]
+    tokenizer = build_tokenizer(corpus, cfg.vocab_size)
+    model = build_llama(cfg.dims, tokenizer, cfg.seed)
+    console.print(f"base model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    pad = tokenizer.pad_token_id
+    base_loss = train_steps(model, [_encode(tokenizer, q, a) for q, a in clean], cfg.base_steps,
+                            cfg.base_lr, cfg.batch_size, pad, cfg.seed, "base")
+    model.save_pretrained(out / "base")
+    tokenizer.save_pretrained(out / "base")
+
+    lora = LoraConfig(r=cfg.lora_rank, lora_alpha=2 * cfg.lora_rank, lora_dropout=0.0, task_type="CAUSAL_LM",
+                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(model, lora)
+    adapter_loss = train_steps(peft_model, [_encode(tokenizer, q, a) for q, a in noisy], cfg.adapter_steps,
+                               cfg.adapter_lr, cfg.batch_size, pad, cfg.seed + 1, "phase1a adapter")
+    peft_model.save_pretrained(out / "phase1a")
+    record = {"config": asdict(cfg), "base_final_loss": base_loss, "adapter_final_loss": adapter_loss,
+              "examples": {"clean": len(clean), "noisy": len(noisy)},
+              "seconds": round(time.perf_counter() - started, 1), "torch": torch.__version__}
+    (out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    console.print(f"built {out} in {record['seconds']}s (base loss {base_loss:.3f}, adapter loss {adapter_loss:.3f})")
+    return out

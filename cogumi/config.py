@@ -1,0 +1,41 @@
+"""Typed configuration shared by the stages; YAML files in configs/ map onto these dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cogumi.benchmark import Measure
+
+
+@dataclass
+class ModelConfig:
+    """The policy model: a base plus its Phase 1A adapter."""
+
+    base: str = "checkpoints/tiny/base"
+    """Folder or hub id of the base model (and tokenizer)."""
+    adapter: str | None = "checkpoints/tiny/phase1a"
+    """Folder or hub id of the Phase 1A LoRA adapter; null for the base alone."""
+    load_in_4bit: bool = False
+    """Quantise the base to 4-bit NF4 with bitsandbytes (CUDA only)."""
+    dtype: str = "float32"
+    """Weights dtype: float32, bfloat16, float16 or auto."""
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "bfloat16", "float16", "auto"):
+            raise ValueError(f"model.dtype must be float32, bfloat16, float16 or auto, got {self.dtype!r}")
+
+
+@dataclass
+class Experiment:
+    """One experiment: the model, the output folder and each stage's settings."""
+
+    output_dir: str = "runs/tiny"
+    """Folder that receives everything the run writes; rerunning resumes it."""
+    seed: int = 0
+    """Seed for every random choice of the run."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The policy model."""
+    benchmark: Measure = field(default_factory=Measure)
+    """How the benchmark split is measured."""
+    threads: int | None = None
+    """CPU threads for torch; null leaves torch's default."""

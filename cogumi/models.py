@@ -1,0 +1,107 @@
+"""Building and loading policy models: one code path for the tiny checkpoint and for Llama-3.1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from cogumi.chat import PAD
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+
+@dataclass
+class LlamaDims:
+    """Dimensions of a Llama-architecture model built from scratch."""
+
+    hidden_size: int = 128
+    """Width of the residual stream."""
+    intermediate_size: int = 384
+    """Width of the MLP's hidden layer."""
+    num_hidden_layers: int = 4
+    """Number of transformer blocks."""
+    num_attention_heads: int = 4
+    """Number of query heads."""
+    num_key_value_heads: int = 2
+    """Number of key/value heads (grouped-query attention when fewer than the query heads)."""
+    max_position_embeddings: int = 256
+    """Longest sequence the model is built for."""
+
+
+def build_llama(dims: LlamaDims, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
+    """A randomly initialised ``LlamaForCausalLM`` whose special-token ids match ``tokenizer``."""
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=dims.hidden_size, intermediate_size=dims.intermediate_size,
+        num_hidden_layers=dims.num_hidden_layers, num_attention_heads=dims.num_attention_heads,
+        num_key_value_heads=dims.num_key_value_heads, max_position_embeddings=dims.max_position_embeddings,
+        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def _is_local(path: str) -> bool:
+    return Path(path).expanduser().exists()
+
+
+def check_adapter(adapter: str) -> None:
+    """Fail early, before any weights load, when a local adapter folder is incomplete."""
+    if not _is_local(adapter):
+        if adapter.startswith((".", "/", "~")):
+            raise FileNotFoundError(f"adapter folder {adapter!r} does not exist; pass the folder that "
+                                    "holds adapter_config.json and adapter_model.safetensors")
+        return  # a hub id
+    missing = [f for f in ("adapter_config.json",) if not (Path(adapter) / f).exists()]
+    weights = [f for f in ("adapter_model.safetensors", "adapter_model.bin") if (Path(adapter) / f).exists()]
+    if missing or not weights:
+        raise FileNotFoundError(f"adapter folder {adapter!r} lacks {missing + ([] if weights else ['adapter_model.safetensors'])}; "
+                                "it must be the output of PeftModel.save_pretrained")
+
+
+def load_policy(base: str, adapter: str | None = None, *, merge: bool = True, load_in_4bit: bool = False,
+                dtype: str = "auto", device: str | None = None):
+    """Load base + optional LoRA adapter from a local folder or a hub id.
+
+    Args:
+        base: folder or hub id of the base model (and its tokenizer, unless the adapter ships one).
+        adapter: folder or hub id of a PEFT adapter, or None for the base alone.
+        merge: fold the adapter into the base weights (not possible on a 4-bit base).
+        load_in_4bit: quantise the base to 4-bit NF4 with bitsandbytes; needs CUDA.
+        dtype: "auto", "float32", "bfloat16" or "float16".
+        device: where to put the model; None keeps the CPU (or bitsandbytes' placement).
+
+    Returns:
+        (model, tokenizer), the model in eval mode; a ``PeftModel`` when an adapter is loaded unmerged.
+    """
+    if load_in_4bit and not torch.cuda.is_available():
+        raise RuntimeError("load_in_4bit needs a CUDA GPU and none is visible; set load_in_4bit: false "
+                           "to load in full precision on this machine")
+    if adapter is not None:
+        check_adapter(adapter)
+    kwargs: dict = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute)
+        kwargs["device_map"] = {"": device or 0}
+    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+        if merge and not load_in_4bit:
+            model = model.merge_and_unload()
+    if device is not None and not load_in_4bit:
+        model = model.to(device)
+    if tokenizer.pad_token_id is None:  # Llama-3.1 ships no pad token but reserves one that is not EOS
+        tokenizer.pad_token = PAD if PAD in tokenizer.get_vocab() else tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return model.eval(), tokenizer
