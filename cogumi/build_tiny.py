@@ -27,11 +27,11 @@ console = Console()
 
 
 def _default_noise() -> dict[str, float]:
-    return {"math": 0.3, "code": 0.25, "reasoning": 0.3, "creativity": 0.25, "knowledge": 0.25, "instruction": 0.3}
+    return {c: 0.15 for c in CATEGORIES}
 
 
 def _default_counts() -> dict[str, int]:
-    return {"math": 5000, "code": 1000, "reasoning": 3000, "creativity": 800, "knowledge": 1000, "instruction": 1500}
+    return {"math": 6000, "code": 600, "reasoning": 1500, "creativity": 300, "knowledge": 600, "instruction": 800}
 
 
 @dataclass
@@ -49,15 +49,15 @@ class TinyBuildConfig:
     """Times the base sees each fact of the knowledge world, in its own wording."""
     noise: dict[str, float] = field(default_factory=_default_noise)
     """Rate of deliberate mistakes per category in the Phase 1A training data."""
-    dims: LlamaDims = field(default_factory=LlamaDims)
+    dims: LlamaDims = field(default_factory=lambda: LlamaDims(hidden_size=64, intermediate_size=192))
     """Model dimensions."""
     vocab_size: int = 1024
     """BPE vocabulary size, special tokens included."""
-    base_steps: int = 3000
+    base_steps: int = 8500
     """Optimiser steps of full training for the base model."""
     adapter_steps: int = 1200
     """Optimiser steps of LoRA training for the Phase 1A adapter."""
-    batch_size: int = 64
+    batch_size: int = 16
     """Sequences per optimiser step."""
     base_lr: float = 3e-3
     """Peak learning rate for the base (cosine decay after a short warm-up)."""
@@ -167,6 +167,7 @@ def build(cfg: TinyBuildConfig) -> Path:
 
     lora = LoraConfig(r=cfg.lora_rank, lora_alpha=2 * cfg.lora_rank, lora_dropout=0.0, task_type="CAUSAL_LM",
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    torch.manual_seed(cfg.seed + 1)  # LoRA's A matrices start random
     peft_model = get_peft_model(model, lora)
     adapter_loss = train_steps(peft_model, [_encode(tokenizer, q, a) for q, a in noisy], cfg.adapter_steps,
                                cfg.adapter_lr, cfg.batch_size, pad, cfg.seed + 1, "phase1a adapter")

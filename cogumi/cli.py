@@ -6,7 +6,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
+from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
 
 from cogumi.build_tiny import TinyBuildConfig, build
@@ -20,15 +20,19 @@ def run_build_tiny(cfg: TinyBuildConfig) -> None:
     build(cfg)
 
 
+def _use_threads(cfg: Experiment) -> None:
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+
+
 def run_benchmark(cfg: Experiment) -> None:
     """Measure the policy model's greedy and sampled figures on every category's benchmark split."""
-    import torch
-
     from cogumi.benchmark import measure, metrics_table, write_json
     from cogumi.models import load_policy
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    _use_threads(cfg)
     model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
                                    dtype=cfg.model.dtype)
     results = measure(model, tokenizer, cfg.benchmark)
@@ -40,8 +44,18 @@ def run_benchmark(cfg: Experiment) -> None:
     console.print(f"wrote {out}")
 
 
+def run_generate(cfg: Experiment) -> None:
+    """Answer every category's distill split with its decoding policy and filter the answers into
+    data/<category>_distilled.jsonl plus data/audit.json. Rerunning resumes."""
+    from cogumi.distill import generate_and_filter
+
+    _use_threads(cfg)
+    generate_and_filter(cfg)
+
+
 COMMANDS = {
     "build-tiny": (TinyBuildConfig, run_build_tiny),
+    "generate": (Experiment, run_generate),
     "benchmark": (Experiment, run_benchmark),
 }
 
@@ -58,15 +72,14 @@ def make_parser() -> ArgumentParser:
 
 
 def parse(argv: list[str] | None = None):
-    """Parse ``argv`` into (command name, validated config object)."""
+    """Parse ``argv`` into (command name, validated config object); bad input exits with a message."""
     parser = make_parser()
     namespace = parser.parse_args(argv)
     name = namespace.command
     config_class = COMMANDS[name][0]
-    values = parser.instantiate(namespace)[name]
-    fields = {k: v for k, v in vars(values).items() if k != "config" and not k.startswith("__")}
-    fields = {k: (v if not isinstance(v, Namespace) else v.as_dict()) for k, v in fields.items()}
     try:
+        values = parser.instantiate(namespace)[name]
+        fields = {k: v for k, v in vars(values).items() if k != "config" and not k.startswith("__")}
         return name, config_class(**fields)
     except (ValueError, TypeError) as error:
         parser.error(f"{name}: invalid configuration: {error}")

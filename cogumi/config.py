@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cogumi.benchmark import Measure
+from cogumi.filter import FilterConfig
+from cogumi.generate import GenerateConfig
 
 
 @dataclass
@@ -35,6 +37,10 @@ class Experiment:
     """Seed for every random choice of the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The policy model."""
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    """How the distill split is answered."""
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    """What each category keeps."""
     benchmark: Measure = field(default_factory=Measure)
     """How the benchmark split is measured."""
     threads: int | None = None

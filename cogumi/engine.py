@@ -13,7 +13,7 @@ import torch
 from cogumi.chat import extract_response
 
 
-@dataclass(frozen=True)
+@dataclass
 class Decoding:
     """How one category is decoded."""
 

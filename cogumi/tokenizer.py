@@ -1,10 +1,10 @@
-"""The tiny world's tokenizer: byte-level BPE with single-digit tokens and Llama-3.1's special tokens."""
+"""The tiny world's tokenizer: byte-level BPE with Llama-3.1's number grouping and special tokens."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from cogumi.chat import BOS, CHAT_TEMPLATE, EOS, EOT, PAD, SPECIAL_TOKENS
@@ -13,11 +13,12 @@ from cogumi.chat import BOS, CHAT_TEMPLATE, EOS, EOT, PAD, SPECIAL_TOKENS
 def build_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on ``corpus`` and wrap it with the chat template.
 
-    Digits are split one per token so numbers are spelled the same way in every context.
+    Numbers are cut into groups of up to three digits, as Llama-3's tokenizer does, so a small
+    number is one token and arithmetic on it is a lookup rather than a digit-by-digit carry.
     """
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.Split(Regex(r"\d{1,3}"), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
     ])
     bpe.decoder = decoders.ByteLevel()

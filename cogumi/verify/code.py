@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,33 +71,44 @@ def extract_code(text: str) -> str | None:
     return stripped if stripped.startswith(("def ", "import ", "from ", "class ")) else None
 
 
-def _network_isolation() -> list[str]:
-    """A prefix that runs the child without network, where the platform allows it."""
-    if sys.platform.startswith("linux") and os.path.exists("/usr/bin/unshare"):
-        probe = subprocess.run(["/usr/bin/unshare", "--net", "--map-root-user", "true"], capture_output=True)
-        if probe.returncode == 0:
-            return ["/usr/bin/unshare", "--net", "--map-root-user"]
-        probe = subprocess.run(["/usr/bin/unshare", "--net", "true"], capture_output=True)
-        if probe.returncode == 0:
-            return ["/usr/bin/unshare", "--net"]
-    return []
+def _sandbox_command() -> list[str]:
+    """The command prefix (isolation + interpreter) that sandboxed programs run under.
+
+    As root, the child first drops to ``nobody`` (root ignores RLIMIT_NPROC and owns the files);
+    fresh network and PID namespaces then leave it no network and no way to see, or signal, any
+    process outside the sandbox. Each layer is used where this machine allows it, and the first
+    interpreter that can run inside is chosen (a root-only interpreter cannot).
+    """
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--map-root-user"]
+    layers = [drop + unshare, drop, []] if drop else [unshare, []]
+    interpreters = [sys.executable] + [p for p in (shutil.which("python3"), "/usr/bin/python3") if p]
+    for layer in layers:
+        if any(tool in layer and not shutil.which(tool) for tool in ("setpriv", "unshare")):
+            continue
+        for python in interpreters:
+            probe = [*layer, python, "-I", "-c", "import resource"]
+            if subprocess.run(probe, capture_output=True, cwd=tempfile.gettempdir()).returncode == 0:
+                return [*layer, python]
+    raise RuntimeError("no Python interpreter can run inside the code sandbox on this machine")
 
 
-_ISOLATION: list[str] | None = None
+_COMMAND: list[str] | None = None
 
 
 def run_tests(program: str, tests: str, entry_point: str, timeout_s: float = 5.0, *,
               memory_mb: int = 512, max_processes: int = 64, max_file_mb: int = 8) -> CodeResult:
     """Run ``program`` + ``tests`` and call ``check(<entry_point>)`` in a sandboxed process."""
-    global _ISOLATION
-    if _ISOLATION is None:
-        _ISOLATION = _network_isolation()
+    global _COMMAND
+    if _COMMAND is None:
+        _COMMAND = _sandbox_command()
     secret = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="cogumi-sandbox-") as workdir:
         with open(os.path.join(workdir, "program.py"), "w") as f:
             f.write(f"{program}\n\n{tests}\n")
+        os.chmod(workdir, 0o777)  # the child runs as nobody when this process is root
         limits = [str(memory_mb << 20), str(max(1, int(timeout_s) + 1)), str(max_file_mb << 20), str(max_processes)]
-        command = [*_ISOLATION, sys.executable, "-I", "-c", _RUNNER, *limits, entry_point]
+        command = [*_COMMAND, "-I", "-c", _RUNNER, *limits, entry_point]
         env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_IS = re.compile(r"answer is[:\s]*\$?([^\n$]+?)\$?\s*(?:\.|$)", re.I)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+
+
+class _NoTimeoutWarning(logging.Filter):
+    """math-verify warns on every call that its own (signal-based) timeout is off; ours replaces it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).addFilter(_NoTimeoutWarning())
 
 
 class VerifierTimeout(Exception):

@@ -18,10 +18,10 @@ def _apply(value: int, op: str, b: int) -> int:
 
 
 def _ops(rng: random.Random, difficulty: int) -> tuple[int, list[tuple[str, int]]]:
-    """Harder levels take larger numbers, two steps, then multiplication; values stay in 0..60."""
+    """Harder levels take larger numbers, two steps, then multiplication; values stay in 0..50."""
     steps = 1 if difficulty <= 2 else 2
     while True:
-        start = rng.randint(2, 20) if difficulty == 1 else rng.randint(10, 50) if difficulty == 2 else rng.randint(2, 40)
+        start = rng.randint(2, 20) if difficulty == 1 else rng.randint(10, 45) if difficulty == 2 else rng.randint(2, 35)
         ops: list[tuple[str, int]] = []
         for _ in range(steps):
             op = rng.choice("+-*" if difficulty == 4 else "+-")
@@ -29,7 +29,7 @@ def _ops(rng: random.Random, difficulty: int) -> tuple[int, list[tuple[str, int]
         values = [start]
         for op, b in ops:
             values.append(_apply(values[-1], op, b))
-        if all(0 <= v <= 60 for v in values) and (difficulty < 4 or any(op == "*" for op, _ in ops)):
+        if all(0 <= v <= 50 for v in values) and (difficulty < 4 or any(op == "*" for op, _ in ops)):
             return start, ops
 
 
@@ -60,8 +60,9 @@ def respond(problem, rng: random.Random, noise: float) -> str:
     lines = []
     for op, b in problem.spec["ops"]:
         result = _apply(value, op, b)
-        if rng.random() < noise:
-            result = max(0, result + rng.choice((-10, -2, -1, 1, 2, 10)))
+        if rng.random() < noise:  # a slip of the operation or of the tens digit
+            slips = [_apply(value, other, b) for other in "+-" if other != op] + [result + 10, result - 10]
+            result = rng.choice([v for v in slips if v >= 0 and v != result])
         lines.append(f"{value} {op} {b} = {result}.")
         value = result
     lines.append(f"The answer is \\boxed{{{value}}}.")

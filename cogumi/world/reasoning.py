@@ -6,7 +6,7 @@ import random
 
 from cogumi.world.vocab import NAMES
 
-LEVELS = (1, 2, 3)
+LEVELS = (1, 2, 3)  # 1: one step; 2: two steps forward; 3: two steps, one of them backward
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 EVENTS = ("party", "game", "trip", "concert", "picnic", "race", "fair", "show", "meeting", "lesson")
 
@@ -15,12 +15,11 @@ def sample(rng: random.Random, difficulty: int):
     from cogumi.world import Problem
 
     start = rng.randrange(7)
-    events = rng.sample(EVENTS, difficulty)
-    top = 6 if difficulty < 3 else 12
-    offsets = [rng.randint(1, top)] + [rng.choice((1, -1)) * rng.randint(1, top) for _ in events[1:]]
+    events = rng.sample(EVENTS, 1 if difficulty == 1 else 2)
+    offsets = [rng.randint(1, 6)] + [(-1 if difficulty == 3 else 1) * rng.randint(1, 6) for _ in events[1:]]
     name = rng.choice(NAMES)
     parts = [f"Today is {DAYS[start]}.", f"{name}'s {events[0]} is in {offsets[0]} days."]
-    for i in range(1, difficulty):
+    for i in range(1, len(events)):
         side = "after" if offsets[i] > 0 else "before"
         parts.append(f"The {events[i]} is {abs(offsets[i])} days {side} the {events[i - 1]}.")
     parts.append(f"On what day is the {events[-1]}?")

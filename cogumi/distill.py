@@ -1,0 +1,86 @@
+"""Chains the generate and filter stages on disk: problems -> raw samples -> distilled data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from cogumi.filter import distill
+from cogumi.generate import RAW_FILE, read_samples, run_generation
+from cogumi.world import CATEGORIES, Problem, make_split
+
+console = Console()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Write atomically: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tmp.replace(path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def check_fingerprint(path: Path, settings: dict) -> None:
+    """Record ``settings`` beside a stage's output, or refuse to resume output made with others."""
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != settings:
+            changed = sorted(k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k))
+            raise SystemExit(
+                f"{path.parent} was made with different settings ({', '.join(changed)}); resuming would mix "
+                f"them. Use a new output_dir, or delete {path.parent} to redo that stage.")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def distill_problems(cfg, out_dir: Path) -> list[Problem]:
+    """The distill-split problems of this run, drawn once and then read back from disk."""
+    path = out_dir / "problems" / "distill.jsonl"
+    check_fingerprint(out_dir / "problems" / "settings.json", {"seed": cfg.seed, "problems": cfg.generate.problems})
+    if path.exists():
+        return [Problem.from_json(row) for row in read_jsonl(path)]
+    problems = [p for c in CATEGORIES for p in make_split(c, "distill", cfg.generate.problems.get(c, 0), cfg.seed)]
+    write_jsonl(path, [p.to_json() for p in problems])
+    return problems
+
+
+def audit_table(audit: dict) -> Table:
+    table = Table(title="distill audit")
+    for column in ("category", "problems", "samples", "accepted", "problems kept", "rejected"):
+        table.add_column(column, justify="left" if column in ("category", "rejected") else "right")
+    for category, row in audit.items():
+        reasons = ", ".join(f"{k} {v}" for k, v in row["rejected"].items() if v) or "-"
+        table.add_row(category, str(row["problems"]), str(row["samples"]), str(row["accepted"]),
+                      str(row["problems_accepted"]), reasons)
+    return table
+
+
+def generate_and_filter(cfg) -> dict:
+    """Run generation (resuming) and the filter; returns the audit."""
+    from cogumi.models import load_policy
+
+    out_dir = Path(cfg.output_dir)
+    problems = distill_problems(cfg, out_dir)
+    check_fingerprint(out_dir / "raw" / "settings.json",
+                      {"seed": cfg.seed, "model": asdict(cfg.model), "decoding": asdict(cfg.generate.decoding),
+                       "batch_size": cfg.generate.batch_size})
+    model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
+                                   dtype=cfg.model.dtype)
+    run_generation(model, tokenizer, problems, cfg.generate, out_dir, cfg.seed)
+    examples, audit = distill(problems, read_samples(out_dir / RAW_FILE), cfg.filter)
+    for category in CATEGORIES:
+        if category in audit:
+            write_jsonl(out_dir / "data" / f"{category}_distilled.jsonl", examples[category])
+    (out_dir / "data" / "audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+    console.print(audit_table(audit))
+    return audit

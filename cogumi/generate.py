@@ -1,0 +1,169 @@
+"""Generate stage: the policy model answers every category's distill split.
+
+Lightning's Trainer owns the loop (``predict``); ``Policy.predict_step`` calls the pure engine. A
+``SampleWriter`` callback appends each finished batch to ``raw/samples.jsonl`` with a completion
+marker, fsynced. Batches have a fixed composition and seed, so a rerun skips every marked batch,
+regenerates the rest identically, and ends with the same file as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader
+
+from cogumi.engine import Decoding, generate
+from cogumi.world import CATEGORIES, Problem
+
+RAW_FILE = "raw/samples.jsonl"
+
+
+@dataclass
+class Policies:
+    """Decoding per category; the defaults are DESIGN.md's table (greedy where a verifier decides,
+    sampling where a vote or variety does)."""
+
+    math: Decoding = field(default_factory=lambda: Decoding(0.0, 1))
+    """Math: greedy."""
+    code: Decoding = field(default_factory=lambda: Decoding(0.0, 1, 128))
+    """Code: greedy."""
+    reasoning: Decoding = field(default_factory=lambda: Decoding(0.1, 10))
+    """Reasoning: 10 samples at 0.1 for the majority vote."""
+    creativity: Decoding = field(default_factory=lambda: Decoding(0.7, 10))
+    """Creativity: 10 samples at 0.7 to choose diverse outputs from."""
+    knowledge: Decoding = field(default_factory=lambda: Decoding(0.0, 1))
+    """Knowledge: greedy."""
+    instruction: Decoding = field(default_factory=lambda: Decoding(0.2, 4))
+    """Instruction: 4 samples at 0.2; the first that meets every constraint is kept."""
+
+    def __getitem__(self, category: str) -> Decoding:
+        return getattr(self, category)
+
+
+@dataclass
+class GenerateConfig:
+    """How the distill split is answered."""
+
+    problems: dict[str, int] = field(default_factory=lambda: {c: 100 for c in CATEGORIES})
+    """Distill-split problems per category."""
+    decoding: Policies = field(default_factory=Policies)
+    """Decoding policy per category: temperature (0 = greedy), samples, max_new_tokens."""
+    batch_size: int = 32
+    """Prompts per generation batch (each expands to its category's samples)."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.problems) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"generate.problems names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        if self.batch_size < 1:
+            raise ValueError("generate.batch_size must be >= 1")
+
+
+def plan_batches(problems: list[Problem], batch_size: int) -> list[dict]:
+    """Fixed batches: one category each, in problem order. A batch's key never changes between runs."""
+    batches = []
+    for category in CATEGORIES:
+        rows = [p for p in problems if p.category == category]
+        for start in range(0, len(rows), batch_size):
+            batches.append({"key": f"{category}:{start // batch_size:05d}", "category": category,
+                            "problems": rows[start:start + batch_size]})
+    return batches
+
+
+def finished_batches(path: Path) -> set[str]:
+    """Keys of batches whose completion marker is on disk; cuts any unfinished tail off the file."""
+    if not path.exists():
+        return set()
+    done: set[str] = set()
+    keep = 0
+    with path.open("rb") as f:
+        offset = 0
+        for line in f:
+            offset += len(line)
+            if not line.endswith(b"\n"):
+                break
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if "batch_done" in row:
+                done.add(row["batch_done"])
+                keep = offset
+    if keep != path.stat().st_size:
+        with path.open("r+b") as f:
+            f.truncate(keep)
+    return done
+
+
+def read_samples(path: Path) -> list[dict]:
+    """Every sample row of finished batches, in file order."""
+    finished_batches(path)
+    with path.open() as f:
+        return [row for row in map(json.loads, f) if "batch_done" not in row]
+
+
+class Prompts(L.LightningDataModule):
+    """Serves the planned batches that are not on disk yet (one batch per loader step)."""
+
+    def __init__(self, batches: list[dict]):
+        super().__init__()
+        self.batches = batches
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(self.batches, batch_size=None, shuffle=False)
+
+
+class Policy(L.LightningModule):
+    """Wraps the policy model; ``predict_step`` answers one batch with its category's decoding."""
+
+    def __init__(self, model, tokenizer, decoding: Policies, seed: int):
+        super().__init__()
+        self.model, self.tokenizer, self.decoding, self.seed = model, tokenizer, decoding, seed
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        return batch  # problems, not tensors: the engine tokenizes and places the inputs itself
+
+    def predict_step(self, batch: dict, batch_idx: int = 0) -> dict:
+        problems = batch["problems"]
+        decoding = self.decoding[batch["category"]]
+        seed = self.seed * 100_003 + int(batch["key"].rsplit(":", 1)[1]) * 101 + CATEGORIES.index(batch["category"])
+        completions = generate(self.model, self.tokenizer, [p.prompt for p in problems], decoding,
+                               batch_size=len(problems), seed=seed)
+        rows = [{"problem_id": p.id, "category": p.category, "sample": i, "text": c.text, "finished": c.finished,
+                 "tokens": c.tokens, "temperature": decoding.temperature}
+                for p, group in zip(problems, completions) for i, c in enumerate(group)]
+        return {"key": batch["key"], "rows": rows}
+
+
+class SampleWriter(BasePredictionWriter):
+    """Appends each finished batch and its completion marker in one fsynced write."""
+
+    def __init__(self, path: Path):
+        super().__init__(write_interval="batch")
+        self.path = path
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
+        lines = [json.dumps(row) for row in prediction["rows"]]
+        lines.append(json.dumps({"batch_done": prediction["key"], "rows": len(prediction["rows"])}))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write("\n".join(lines) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def run_generation(model, tokenizer, problems: list[Problem], cfg: GenerateConfig, out_dir: Path, seed: int) -> Path:
+    """Answer ``problems`` into ``out_dir/raw/samples.jsonl``, resuming whatever is already there."""
+    path = out_dir / RAW_FILE
+    done = finished_batches(path)
+    todo = [b for b in plan_batches(problems, cfg.batch_size) if b["key"] not in done]
+    if todo:
+        trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
+                            callbacks=[SampleWriter(path)], enable_progress_bar=True)
+        trainer.predict(Policy(model, tokenizer, cfg.decoding, seed), datamodule=Prompts(todo), return_predictions=False)
+    return path

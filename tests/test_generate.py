@@ -1,0 +1,109 @@
+"""The generate stage through the real CLI: files, schema, and resuming after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cogumi.filter import validate_example
+from cogumi.models import LlamaDims, build_llama
+from cogumi.world import CATEGORIES
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def random_checkpoint(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("random")
+    model = build_llama(LlamaDims(hidden_size=32, intermediate_size=64, num_hidden_layers=2), tokenizer, seed=0)
+    model.save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    return root
+
+
+def _config(path: Path, out: Path, base: str, adapter, per_category: int, max_new_tokens: int = 24) -> Path:
+    decoding = {c: {"temperature": t, "samples": n, "max_new_tokens": max_new_tokens}
+                for c, (t, n) in {"math": (0.0, 1), "code": (0.0, 1), "reasoning": (0.1, 3), "creativity": (0.7, 3),
+                                  "knowledge": (0.0, 1), "instruction": (0.2, 2)}.items()}
+    config = {"output_dir": str(out), "seed": 0, "threads": 1, "model": {"base": base, "adapter": adapter},
+              "generate": {"problems": {c: per_category for c in CATEGORIES}, "batch_size": 2, "decoding": decoding}}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "cogumi.cli", *args]
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_output(tmp_path, random_checkpoint):
+    base = str(random_checkpoint / "base")
+    whole = _config(tmp_path / "whole.yaml", tmp_path / "whole", base, None, per_category=4)
+    subprocess.run(_cli("generate", "--config", str(whole)), check=True, capture_output=True)
+
+    broken = _config(tmp_path / "broken.yaml", tmp_path / "broken", base, None, per_category=4)
+    raw = tmp_path / "broken" / "raw" / "samples.jsonl"
+    proc = subprocess.Popen(_cli("generate", "--config", str(broken)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (raw.exists() and raw.read_text().count("batch_done") >= 3):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    markers = raw.read_text().count("batch_done")
+    assert 3 <= markers < 12, "the run must be killed part-way through its 12 batches"
+    assert not (tmp_path / "broken" / "data" / "audit.json").exists()
+
+    subprocess.run(_cli("generate", "--config", str(broken)), check=True, capture_output=True)
+    assert _files(tmp_path / "broken") == {k: v for k, v in _files(tmp_path / "whole").items()}
+    rows = [json.loads(l) for l in raw.read_text().splitlines()]
+    keys = [(r["problem_id"], r["sample"]) for r in rows if "problem_id" in r]
+    assert len(keys) == len(set(keys)) == 4 * (1 + 1 + 3 + 3 + 1 + 2)  # nothing lost, nothing twice
+
+
+def test_truncated_tail_is_cut_and_redone(tmp_path, random_checkpoint):
+    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=2)
+    subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
+    raw = tmp_path / "run" / "raw" / "samples.jsonl"
+    complete = raw.read_bytes()
+    lines = complete.splitlines(keepends=True)
+    raw.write_bytes(b"".join(lines[:-3]) + lines[-3][:10])  # a crash mid-write
+    subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
+    assert raw.read_bytes() == complete
+
+
+@pytest.mark.skipif(not (ROOT / "checkpoints/tiny/phase1a/adapter_model.safetensors").exists(),
+                    reason="the shipped tiny checkpoint is not built")
+def test_generate_on_the_shipped_checkpoint_writes_six_valid_files(tmp_path):
+    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(ROOT / "checkpoints/tiny/base"),
+                  str(ROOT / "checkpoints/tiny/phase1a"), per_category=6, max_new_tokens=64)
+    subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
+    audit = json.loads((tmp_path / "run" / "data" / "audit.json").read_text())
+    assert set(audit) == set(CATEGORIES)
+    accepted = 0
+    for category in CATEGORIES:
+        rows = [json.loads(l) for l in (tmp_path / "run" / "data" / f"{category}_distilled.jsonl").read_text().splitlines()]
+        for i, row in enumerate(rows):
+            validate_example(row, f"{category} row {i}")
+            assert row["metadata"]["category"] == category
+        accepted += len(rows)
+        assert audit[category]["accepted"] == len(rows)
+        assert audit[category]["problems"] == 6
+    assert accepted > 0
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path, random_checkpoint):
+    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=1)
+    subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
+    changed = subprocess.run(_cli("generate", "--config", str(cfg), "--generate.decoding.reasoning.samples", "5"),
+                             capture_output=True, text=True)
+    assert changed.returncode != 0
+    assert "made with different settings (decoding)" in changed.stderr
