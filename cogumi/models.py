@@ -62,6 +62,15 @@ def check_adapter(adapter: str) -> None:
                                 "it must be the output of PeftModel.save_pretrained")
 
 
+def quantization_config():
+    """The QLoRA recipe: 4-bit NF4 with double quantisation, computing in bf16 where the GPU has it."""
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute)
+
+
 def load_policy(base: str, adapter: str | None = None, *, merge: bool = True, load_in_4bit: bool = False,
                 dtype: str = "auto", device: str | None = None):
     """Load base + optional LoRA adapter from a local folder or a hub id.
@@ -84,12 +93,7 @@ def load_policy(base: str, adapter: str | None = None, *, merge: bool = True, lo
         check_adapter(adapter)
     kwargs: dict = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
     if load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=compute)
+        kwargs["quantization_config"] = quantization_config()
         kwargs["device_map"] = {"": device or 0}
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -105,3 +109,27 @@ def load_policy(base: str, adapter: str | None = None, *, merge: bool = True, lo
         tokenizer.pad_token = PAD if PAD in tokenizer.get_vocab() else tokenizer.eos_token
     tokenizer.padding_side = "left"
     return model.eval(), tokenizer
+
+
+def add_adapter(model, adapter: str, merge: bool = True):
+    """Put a further LoRA (e.g. the distilled one) on an already loaded policy; merged unless on 4-bit."""
+    from peft import PeftModel
+
+    check_adapter(adapter)
+    model = PeftModel.from_pretrained(model, adapter)
+    quantized = getattr(model.base_model.model, "is_loaded_in_4bit", False)
+    return (model.merge_and_unload() if merge and not quantized else model).eval()
+
+
+def merged_policy_path(model_cfg, folder: Path) -> Path:
+    """Base + Phase 1A adapter merged in full precision and saved once to ``folder`` (for QLoRA,
+    which quantises the merged weights); returns ``folder``."""
+    if (folder / "config.json").exists():
+        return folder
+    dtype = "auto" if model_cfg.dtype == "auto" else model_cfg.dtype
+    model, tokenizer = load_policy(model_cfg.base, model_cfg.adapter, dtype=dtype)
+    tmp = folder.with_name(folder.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.replace(folder)
+    return folder

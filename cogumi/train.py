@@ -1,0 +1,308 @@
+"""Train stage: TRL SFT of a new LoRA on the distilled data, with a per-category training temperature.
+
+The pure core is ``scaled_cross_entropy``: the cross-entropy of ``softmax(logits * tau / T_serve)``
+against each completion token, ``tau`` being the example's own training temperature (DESIGN.md,
+"Training temperature: exact meaning"). ``TemperatureSFTTrainer`` changes nothing in TRL's
+``SFTTrainer`` but the loss; ``TemperatureCollator`` carries each example's ``tau`` to it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from trl import SFTConfig, SFTTrainer
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+from cogumi.world import CATEGORIES
+
+console = Console()
+ADAPTER_DIR = "adapter"
+IGNORE = -100
+FINAL_NORM = "model.norm"  # Llama's norm before the LM head
+
+
+@dataclass
+class LoraSettings:
+    """The new LoRA adapter."""
+
+    rank: int = 16
+    """Rank of the LoRA matrices."""
+    alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / rank)."""
+    dropout: float = 0.0
+    """Dropout on the LoRA input."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                               "gate_proj", "up_proj", "down_proj"])
+    """Linear layers that receive a LoRA."""
+
+
+@dataclass
+class TrainConfig:
+    """How the new LoRA is trained on ``data/<category>_distilled.jsonl``."""
+
+    temperature_scaling: bool = True
+    """Scale each example's logits by tau / serve_temperature; false trains plain SFT (the ablation)."""
+    tau_min: float = 0.05
+    """Floor of the training temperature (tau = 0 would need infinite logits)."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """The new adapter."""
+    learning_rate: float = 2e-4
+    """Peak learning rate of the LoRA matrices (linear warm-up, then cosine decay)."""
+    logit_scale: bool = True
+    """Also learn one scalar that multiplies the logits, stored as the final norm's weight in the
+    adapter. A training temperature below serve_temperature asks for logits up to
+    serve_temperature / tau times larger than a LoRA behind a frozen final norm can make; a single
+    scale sharpens them without changing any token's rank."""
+    logit_scale_learning_rate: float = 0.05
+    """Peak learning rate of the logit scale (it is learned in log space)."""
+    epochs: float = 2.0
+    """Passes over the distilled data."""
+    batch_size: int = 8
+    """Sequences per device per optimiser step."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimiser step."""
+    max_length: int = 1024
+    """Longest training sequence in tokens (prompt + completion); longer ones are cut at the end."""
+    warmup_ratio: float = 0.05
+    """Fraction of steps spent warming the learning rate up."""
+    gradient_checkpointing: bool = True
+    """Recompute activations in the backward pass: less memory, ~30% more compute."""
+    padding_free: bool = False
+    """Flatten each batch into one sequence without padding (needs flash attention on GPU)."""
+    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
+    """Categories whose distilled data is trained on."""
+    logging_steps: int = 10
+    """Optimiser steps between loss log lines."""
+    save_steps: int = 200
+    """Optimiser steps between resumable checkpoints."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tau_min:
+            raise ValueError(f"train.tau_min must be > 0, got {self.tau_min}")
+        unknown = set(self.categories) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"train.categories names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        if self.lora.rank < 1 or self.batch_size < 1 or self.epochs <= 0 or self.learning_rate <= 0:
+            raise ValueError("train.lora.rank, train.batch_size, train.epochs and train.learning_rate must be positive")
+
+
+def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor,
+                         num_items: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Causal-LM cross-entropy of ``softmax(logits * scale)`` against the next token.
+
+    ``labels`` are the unshifted input ids with ``-100`` where no loss is taken; ``scale`` is one
+    factor per sequence ``(batch,)`` or per token ``(batch, seq)``. The sum is divided by
+    ``num_items`` (the trainer's count over a whole accumulated step) or by the batch's own count.
+    """
+    if scale.dim() == 1:
+        scale = scale[:, None].expand_as(labels)
+    logits = logits[:, :-1].float() * scale[:, 1:, None].to(torch.float32)
+    targets = labels[:, 1:]
+    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE,
+                           reduction="sum")
+    count = num_items if num_items is not None else (targets != IGNORE).sum()
+    return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
+
+
+@dataclass
+class TemperatureCollator(DataCollatorForLanguageModeling):
+    """TRL's collator plus ``tau``: each token carries its example's training temperature."""
+
+    def torch_call(self, examples: list[dict]) -> dict:
+        batch = super().torch_call(examples)
+        taus = [float(example["tau"]) for example in examples]
+        if self.padding_free:
+            lengths = [len(example["input_ids"]) for example in examples]
+            per_token = torch.repeat_interleave(torch.tensor(taus), torch.tensor(lengths))
+            width = batch["input_ids"].size(1)
+            batch["tau"] = F.pad(per_token, (0, width - per_token.numel()), value=1.0)[None]
+        else:
+            batch["tau"] = torch.tensor(taus)[:, None].expand_as(batch["input_ids"]).contiguous()
+        return batch
+
+
+class TemperatureSFTTrainer(SFTTrainer):
+    """``SFTTrainer`` whose loss is the temperature-scaled cross-entropy; nothing else changes.
+
+    With ``temperature_scaling`` false it is TRL's own loss, so the ablation differs in that alone.
+    """
+
+    def __init__(self, *args, serve_temperature: float, tau_min: float, temperature_scaling: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if "tau" not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, "tau"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        tau = inputs.pop("tau")
+        if not self.temperature_scaling:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs, use_cache=False)
+        scale = tau.clamp(min=self.tau_min) / self.serve_temperature
+        loss = scaled_cross_entropy(outputs.logits, labels, scale, num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # DDP averages gradients; the count spans every rank
+        mode = "train" if model.training else "eval"
+        with torch.no_grad():
+            mask = labels[:, 1:] != IGNORE
+            hits = (outputs.logits[:, :-1].argmax(-1) == labels[:, 1:]) & mask
+            self._metrics[mode]["mean_token_accuracy"].append((hits.sum() / mask.sum().clamp(min=1)).item())
+        return (loss, outputs) if return_outputs else loss
+
+
+def training_examples(data_dir: Path, categories: list[str], tau_min: float) -> list[dict]:
+    """Prompt-completion rows for TRL, each with its ``tau`` (the category's training temperature,
+    floored at ``tau_min``), read from ``data/<category>_distilled.jsonl``."""
+    rows = []
+    for category in categories:
+        path = data_dir / f"{category}_distilled.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; run `cogumi generate` with the same config first")
+        with path.open() as f:
+            for number, line in enumerate(f, 1):
+                example = json.loads(line)
+                try:
+                    tau = max(float(example["metadata"]["training_temp"]), tau_min)
+                    rows.append({"prompt": [{"role": "user", "content": example["instruction"]}],
+                                 "completion": [{"role": "assistant", "content": example["output"]}],
+                                 "tau": tau, "category": category})
+                except (KeyError, TypeError, ValueError) as error:
+                    raise ValueError(f"{path}:{number}: not a distilled example ({error!r}); "
+                                     "expected instruction, output and metadata.training_temp") from error
+    if not rows:
+        raise ValueError(f"no distilled examples in {data_dir} for {categories}; the filter kept nothing to train on")
+    return rows
+
+
+def sft_config(cfg: TrainConfig, out: Path, seed: int, bf16: bool) -> SFTConfig:
+    return SFTConfig(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs, lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio,
+        max_length=cfg.max_length, truncation_mode="keep_start", padding_free=cfg.padding_free,
+        completion_only_loss=True, gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_strategy="steps",
+        save_steps=cfg.save_steps, save_total_limit=1, seed=seed, data_seed=seed, bf16=bf16,
+        report_to="none", dataset_num_proc=None, disable_tqdm=False, use_cpu=not torch.cuda.is_available())
+
+
+def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, out: Path, seed: int,
+                 serve_temperature: float, bf16: bool = False, quantization_config=None) -> TemperatureSFTTrainer:
+    """The configured trainer over ``rows``; ``model`` is the merged Phase 1A model or its path."""
+    from datasets import Dataset
+    from peft import LoraConfig
+
+    lora = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM",
+                      modules_to_save=[FINAL_NORM] if cfg.logit_scale else None)
+    trainer = TemperatureSFTTrainer(
+        model=model, args=sft_config(cfg, out, seed, bf16), train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer, peft_config=lora, quantization_config=quantization_config,
+        data_collator=TemperatureCollator(pad_token_id=tokenizer.pad_token_id, padding_free=cfg.padding_free),
+        serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling)
+    trainer.optimizer = _optimizer(trainer.model, cfg)  # the Trainer schedules it and checkpoints its state
+    return trainer
+
+
+class UniformScale(torch.nn.Module):
+    """Parametrizes a weight as ``frozen weight * exp(log_scale)``: one learned scalar."""
+
+    def __init__(self):
+        super().__init__()
+        self.log_scale = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.log_scale.exp().to(weight.dtype)
+
+
+def _final_norm_copy(model) -> torch.nn.Module:
+    """The adapter's own trainable copy of the final norm (PEFT's ``modules_to_save``)."""
+    wrapper = model.get_submodule("base_model.model." + FINAL_NORM)
+    return wrapper.modules_to_save[wrapper.active_adapter if isinstance(wrapper.active_adapter, str)
+                                   else wrapper.active_adapter[0]]
+
+
+def learn_logit_scale(model) -> torch.nn.Parameter:
+    """Make the final norm's copy learn a single scale; returns that scalar parameter."""
+    from torch.nn.utils import parametrize
+
+    norm = _final_norm_copy(model)
+    parametrize.register_parametrization(norm, "weight", UniformScale())
+    norm.parametrizations.weight.original.requires_grad_(False)
+    return norm.parametrizations.weight[0].log_scale
+
+
+def bake_logit_scale(model) -> float:
+    """Fold the learned scale into the norm copy's weight, so the adapter saves as plain PEFT
+    weights; returns the scale."""
+    from torch.nn.utils import parametrize
+
+    norm = _final_norm_copy(model)
+    if not parametrize.is_parametrized(norm, "weight"):
+        return 1.0
+    scale = norm.parametrizations.weight[0].log_scale.exp().item()
+    parametrize.remove_parametrizations(norm, "weight", leave_parametrized=True)
+    return scale
+
+
+def _optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with the LoRA matrices at ``learning_rate`` and the logit scale at its own rate."""
+    groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n],
+               "lr": cfg.learning_rate}]
+    if cfg.logit_scale:
+        groups.append({"params": [learn_logit_scale(model)], "lr": cfg.logit_scale_learning_rate})
+    return torch.optim.AdamW(groups, weight_decay=0.0)
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def run_training(cfg, out: Path, train_cfg: TrainConfig | None = None) -> Path:
+    """Train the new LoRA of experiment ``cfg`` into ``out/adapter``; resumes from the last
+    checkpoint and does nothing when the adapter is already complete. Returns the adapter folder."""
+    from cogumi.models import load_policy, merged_policy_path
+
+    train_cfg = train_cfg or cfg.train
+    adapter_dir = out / ADAPTER_DIR
+    if (adapter_dir / "train_log.json").exists():
+        console.print(f"{adapter_dir} is complete; delete it to train again")
+        return adapter_dir
+    rows = training_examples(Path(cfg.output_dir) / "data", train_cfg.categories, train_cfg.tau_min)
+    counts = {c: sum(r["category"] == c for r in rows) for c in train_cfg.categories}
+    console.print(f"training a LoRA on {len(rows)} examples {counts}"
+                  f" ({'temperature-scaled' if train_cfg.temperature_scaling else 'plain'} SFT)")
+    started = time.perf_counter()
+    bf16 = cfg.model.dtype == "bfloat16"
+    if cfg.model.load_in_4bit:  # QLoRA: the merged Phase 1A model, saved once, reloaded in 4-bit
+        from transformers import AutoTokenizer
+
+        from cogumi.models import quantization_config
+
+        model = str(merged_policy_path(cfg.model, Path(cfg.output_dir) / "merged_policy"))
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        quant = quantization_config()
+    else:
+        model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, dtype=cfg.model.dtype)
+        quant = None
+    trainer = make_trainer(model, tokenizer, rows, train_cfg, out, cfg.seed, cfg.serve_temperature, bf16, quant)
+    trainer.train(resume_from_checkpoint=_last_checkpoint(out / "checkpoints"))
+    scale = bake_logit_scale(trainer.model)
+    trainer.model.save_pretrained(adapter_dir)
+    log = {"examples": counts, "logit_scale": round(scale, 4), "seconds": round(time.perf_counter() - started, 1),
+           "settings": asdict(train_cfg), "serve_temperature": cfg.serve_temperature,
+           "history": trainer.state.log_history}
+    (adapter_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+    console.print(f"saved the new LoRA to {adapter_dir} in {log['seconds']}s")
+    return adapter_dir

@@ -1,0 +1,154 @@
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from trl import SFTTrainer
+
+from cogumi.chat import EOT
+from cogumi.models import LlamaDims, add_adapter, build_llama, load_policy
+from cogumi.train import TrainConfig, bake_logit_scale, make_trainer, scaled_cross_entropy, training_examples
+
+DIMS = LlamaDims(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=128)
+SERVE = 0.7
+PAIRS = [("Start with 7. Add 5. What number do you get?", "7 + 5 = 12. The answer is \\boxed{12}."),
+         ("What is the capital of Hukavo?", "The answer is Tarmi."),
+         ("Write exactly 3 words about a garden, all in uppercase.", "GREEN QUIET GARDEN"),
+         ("Today is Monday. The game is in 2 days. On what day is the game?", "The answer is Wednesday.")]
+
+
+def _rows(taus):
+    return [{"prompt": [{"role": "user", "content": q}], "completion": [{"role": "assistant", "content": a}],
+             "tau": tau, "category": "math"} for (q, a), tau in zip(PAIRS, taus)]
+
+
+def _trainer(tokenizer, tmp_path, taus, scaling=True, model=None, **overrides):
+    cfg = TrainConfig(temperature_scaling=scaling, batch_size=len(taus), epochs=1, logging_steps=1,
+                      learning_rate=1e-2, warmup_ratio=0.0, **overrides)
+    model = model or build_llama(DIMS, tokenizer, seed=0)
+    return make_trainer(model, tokenizer, _rows(taus), cfg, tmp_path, seed=0, serve_temperature=SERVE)
+
+
+def _batch(trainer):
+    return dict(next(iter(trainer.get_train_dataloader())))
+
+
+def _plain_forward_logits(trainer, batch):
+    with torch.no_grad():
+        return trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
+def test_at_serve_temperature_the_loss_is_trl_plain_sft_loss(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path, [SERVE] * 4)
+    batch = _batch(trainer)
+    ours = trainer.compute_loss(trainer.model, dict(batch))
+    plain = {k: v for k, v in batch.items() if k != "tau"}
+    theirs = SFTTrainer.compute_loss(trainer, trainer.model, plain)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_below_serve_temperature_the_loss_is_cross_entropy_of_scaled_logits(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path, [0.2] * 4)
+    batch = _batch(trainer)
+    logits = _plain_forward_logits(trainer, batch) * (0.2 / SERVE)
+    expected = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1),
+                               ignore_index=-100)
+    torch.testing.assert_close(trainer.compute_loss(trainer.model, dict(batch)), expected, atol=1e-5, rtol=1e-5)
+    plain = SFTTrainer.compute_loss(trainer, trainer.model, {k: v for k, v in batch.items() if k != "tau"})
+    assert abs(plain.item() - expected.item()) > 1e-3  # the scale really changes the loss
+
+
+def test_a_mixed_batch_scales_each_example_by_its_own_tau(tokenizer, tmp_path):
+    taus = [0.1, SERVE, 0.3, SERVE]
+    trainer = _trainer(tokenizer, tmp_path, taus)
+    batch = _batch(trainer)
+    assert sorted(batch["tau"][:, 0].tolist()) == pytest.approx(sorted(taus))
+    logits = _plain_forward_logits(trainer, batch)
+    total, count = 0.0, 0
+    for row in range(logits.size(0)):
+        labels = batch["labels"][row, 1:]
+        scaled = logits[row, :-1] * (batch["tau"][row, 0] / SERVE)
+        total += F.cross_entropy(scaled, labels, ignore_index=-100, reduction="sum")
+        count += int((labels != -100).sum())
+    torch.testing.assert_close(trainer.compute_loss(trainer.model, dict(batch)), total / count, atol=1e-5, rtol=1e-5)
+
+
+def test_tau_is_floored_at_tau_min(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path, [0.0] * 4, tau_min=0.05)
+    batch = _batch(trainer)
+    logits = _plain_forward_logits(trainer, batch) * (0.05 / SERVE)
+    expected = F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1),
+                               ignore_index=-100)
+    torch.testing.assert_close(trainer.compute_loss(trainer.model, dict(batch)), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_only_completion_tokens_and_the_end_of_turn_carry_loss(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path, [SERVE] * 4)
+    batch = _batch(trainer)
+    eot = tokenizer.convert_tokens_to_ids(EOT)
+    assert eot != tokenizer.pad_token_id
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+        ids, labels = ids[mask.bool()].tolist(), labels[mask.bool()].tolist()
+        text = tokenizer.decode(ids)
+        prompt = next(tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+                      for r in _rows([SERVE] * 4) if r["prompt"][0]["content"] in text)
+        prompt_len = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        assert all(label == -100 for label in labels[:prompt_len])
+        assert labels[prompt_len:] == ids[prompt_len:]
+        assert labels[-1] == eot  # the model learns to end its turn
+    assert (batch["labels"][~batch["attention_mask"].bool()] == -100).all()  # padding carries no loss
+
+
+def test_training_changes_only_the_new_lora_and_the_logit_scale(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path, [0.1, SERVE, 0.3, SERVE])
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.args.num_train_epochs = 3
+    trainer.train()
+    after = dict(trainer.model.named_parameters())
+    learned = [n for n in before if "lora_" in n or "log_scale" in n]
+    frozen = [n for n in before if n not in learned]
+    assert any("log_scale" in n for n in learned) and frozen
+    assert all(torch.equal(before[n], after[n]) for n in frozen)
+    assert all(not torch.equal(before[n], after[n]) for n in learned if "lora_A" not in n)
+    assert after[next(n for n in learned if "log_scale" in n)].item() > 0  # low tau asks for sharper logits
+
+
+def test_the_saved_adapter_carries_the_learned_scale(tokenizer, tmp_path):
+    build_llama(DIMS, tokenizer, seed=0).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    trainer = _trainer(tokenizer, tmp_path / "run", [0.1, 0.1, 0.1, 0.1], model=load_policy(str(tmp_path / "base"))[0])
+    trainer.train()
+    batch = _batch(trainer)
+    trained = _plain_forward_logits(trainer, batch)
+    assert bake_logit_scale(trainer.model) > 1
+    torch.testing.assert_close(_plain_forward_logits(trainer, batch), trained)
+    trainer.model.save_pretrained(tmp_path / "adapter")
+    base, _ = load_policy(str(tmp_path / "base"))
+    loaded = add_adapter(base, str(tmp_path / "adapter"))
+    with torch.no_grad():
+        logits = loaded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(logits, trained, atol=1e-4, rtol=1e-4)
+
+
+def test_scaled_cross_entropy_accepts_per_token_scales():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 5, 11), torch.randint(0, 11, (2, 5))
+    labels[0, :2] = -100
+    per_sequence = scaled_cross_entropy(logits, labels, torch.tensor([0.5, 2.0]))
+    per_token = scaled_cross_entropy(logits, labels, torch.tensor([[0.5] * 5, [2.0] * 5]))
+    torch.testing.assert_close(per_sequence, per_token)
+    assert scaled_cross_entropy(logits, labels, torch.ones(2), num_items=100) < per_sequence
+
+
+def test_training_examples_read_tau_from_metadata_and_name_bad_rows(tmp_path):
+    good = {"instruction": "q", "output": "a", "metadata": {"training_temp": 0.0}}
+    (tmp_path / "math_distilled.jsonl").write_text(json.dumps(good) + "\n")
+    (tmp_path / "creativity_distilled.jsonl").write_text(json.dumps({**good, "metadata": {"training_temp": 0.3}}) + "\n")
+    rows = training_examples(tmp_path, ["math", "creativity"], tau_min=0.05)
+    assert [r["tau"] for r in rows] == [0.05, 0.3]
+    (tmp_path / "code_distilled.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
+    with pytest.raises(ValueError, match="code_distilled.jsonl:1"):
+        training_examples(tmp_path, ["code"], tau_min=0.05)
+    with pytest.raises(FileNotFoundError, match="cogumi generate"):
+        training_examples(tmp_path, ["knowledge"], tau_min=0.05)
