@@ -1,57 +1,37 @@
-"""Benchmark: accuracy and consistency of a policy on each category's benchmark split.
+"""Benchmark stage: accuracy and consistency of a policy on each category's benchmark split.
 
-The pure core scores completions that are already generated; the stage drives generation.
+The pure core turns completions into one record per problem (``score_problems``) and records into
+metrics with torchmetrics (``summarize``, ``paired_delta``). The shell is ``BenchmarkPolicy.test_step``
+under Lightning's ``Trainer.test``; each finished batch of records is appended to disk, so a rerun
+skips it.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
+import lightning as L
+import torch
+from torchmetrics import MeanMetric
+from torchmetrics.wrappers import BootStrapper
 
 from cogumi.engine import Completion, Decoding, generate
-from cogumi.verify.creativity import is_well_formed, similarity
+from cogumi.generate import BatchWriter, Policy, Prompts, finished_batches, plan_batches, read_rows
+from cogumi.verify.creativity import similarity
 from cogumi.verify.judge import equivalence, judge
 from cogumi.verify.vote import majority
 from cogumi.world import CATEGORIES, Problem, make_split
 
 # The categories whose accuracy leads every table.
 LEAD = ("math", "code", "reasoning")
+ACCURACY = ("greedy_accuracy", "sampled_accuracy", "majority_accuracy", "agreement_rate")
+CREATIVITY = ("greedy_well_formed", "sampled_well_formed", "diversity")
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else float("nan")
-
-
-def score_category(problems: list[Problem], greedy: list[Completion], samples: list[list[Completion]]) -> dict:
-    """Greedy, sampled and majority accuracy and agreement rate (or, for creativity, well-formed
-    rate and diversity) of one category."""
-    category = problems[0].category
-    k = len(samples[0])
-    flat = [c for group in samples for c in group]
-    greedy_v = judge(problems, [c.text for c in greedy], [c.finished for c in greedy])
-    sampled_v = judge([p for p in problems for _ in range(k)], [c.text for c in flat], [c.finished for c in flat])
-    if category == "creativity":
-        diversity = [_mean([1 - similarity(a.text, b.text) for a, b in itertools.combinations(group, 2)])
-                     for group in samples if k > 1]
-        return {"n": len(problems), "greedy_well_formed": _mean([v.reason == "correct" for v in greedy_v]),
-                "sampled_well_formed": _mean([v.reason == "correct" for v in sampled_v]),
-                "diversity": _mean(diversity)}
-    same = equivalence(category)
-    majority_ok, agreement = [], []
-    for i in range(len(problems)):
-        verdicts = sampled_v[i * k:(i + 1) * k]
-        vote = majority([v.answer for v in verdicts], equivalent=same)
-        agreement.append(vote.agreement_rate)
-        majority_ok.append(bool(vote.members) and bool(verdicts[vote.members[0]].correct))
-    return {"n": len(problems), "greedy_accuracy": _mean([bool(v.correct) for v in greedy_v]),
-            "sampled_accuracy": _mean([bool(v.correct) for v in sampled_v]),
-            "majority_accuracy": _mean(majority_ok), "agreement_rate": _mean(agreement)}
+def metric_names(category: str) -> tuple[str, ...]:
+    return CREATIVITY if category == "creativity" else ACCURACY
 
 
 @dataclass
@@ -60,57 +40,123 @@ class Measure:
 
     problems: dict[str, int] = field(default_factory=lambda: {c: 60 for c in CATEGORIES})
     """Benchmark-split problems per category (capped at what the split holds)."""
-    serve_temperature: float = 0.7
-    """Temperature at which the model is served and sampled."""
     samples_per_problem: int = 8
-    """Samples per problem at ``serve_temperature``."""
+    """Samples per problem at the experiment's ``serve_temperature``."""
     max_new_tokens: int = 96
     """Generation limit per response."""
     batch_size: int = 32
     """Prompts per generation batch."""
-    seed: int = 0
-    """Seed for problem choice and sampling."""
+    bootstrap: int = 1000
+    """Bootstrap resamples for the 95% interval of each before/after delta."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.problems) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"benchmark.problems names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        if self.samples_per_problem < 2:
+            raise ValueError("benchmark.samples_per_problem must be >= 2 for agreement to mean anything")
 
 
-def measure(model, tokenizer, cfg: Measure, split: str = "benchmark") -> dict[str, dict]:
-    """Generate and score every category; returns category -> metrics."""
-    results = {}
-    for category in CATEGORIES:
-        n = cfg.problems.get(category, 0)
-        if not n:
-            continue
-        problems = make_split(category, split, n, cfg.seed, at_most=True)
-        prompts = [p.prompt for p in problems]
-        started = time.perf_counter()
-        greedy = [c[0] for c in generate(model, tokenizer, prompts, Decoding(0.0, 1, cfg.max_new_tokens),
-                                         batch_size=cfg.batch_size, seed=cfg.seed)]
-        sampled = generate(model, tokenizer, prompts,
-                           Decoding(cfg.serve_temperature, cfg.samples_per_problem, cfg.max_new_tokens),
-                           batch_size=cfg.batch_size, seed=cfg.seed)
-        results[category] = score_category(problems, greedy, sampled)
-        results[category]["seconds"] = round(time.perf_counter() - started, 1)
-    return results
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
-def metrics_table(results: dict[str, dict], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("category", "n", "greedy", f"sampled", "majority", "agreement / diversity"):
-        table.add_column(column, justify="left" if column == "category" else "right")
-    order = [c for c in LEAD if c in results] + [c for c in results if c not in LEAD]
-    for category in order:
-        r = results[category]
-        if category == "creativity":
-            table.add_row(category, str(r["n"]), f"{r['greedy_well_formed']:.2f} wf", f"{r['sampled_well_formed']:.2f} wf",
-                          "-", f"{r['diversity']:.2f}")
+def score_problems(problems: list[Problem], greedy: list[Completion], samples: list[list[Completion]]) -> list[dict]:
+    """One record per problem: greedy correctness, the share of correct samples, majority
+    correctness and agreement rate (for creativity: well-formedness and pairwise diversity)."""
+    k = len(samples[0])
+    flat = [c for group in samples for c in group]
+    greedy_v = judge(problems, [c.text for c in greedy], [c.finished for c in greedy])
+    sampled_v = judge([p for p in problems for _ in range(k)], [c.text for c in flat], [c.finished for c in flat])
+    records = []
+    for i, problem in enumerate(problems):
+        verdicts = sampled_v[i * k:(i + 1) * k]
+        record = {"problem_id": problem.id, "category": problem.category, "greedy_reason": greedy_v[i].reason,
+                  "sampled_reasons": [v.reason for v in verdicts]}
+        if problem.category == "creativity":
+            pairs = [1 - similarity(a.text, b.text) for a, b in itertools.combinations(samples[i], 2)]
+            record.update(greedy_well_formed=float(greedy_v[i].reason == "correct"),
+                          sampled_well_formed=_mean([float(v.reason == "correct") for v in verdicts]),
+                          diversity=_mean(pairs))
         else:
-            table.add_row(category, str(r["n"]), f"{r['greedy_accuracy']:.2f}", f"{r['sampled_accuracy']:.2f}",
-                          f"{r['majority_accuracy']:.2f}", f"{r['agreement_rate']:.2f}")
-    return table
+            vote = majority([v.answer for v in verdicts], equivalent=equivalence(problem.category))
+            record.update(greedy_accuracy=float(bool(greedy_v[i].correct)),
+                          sampled_accuracy=_mean([float(bool(v.correct)) for v in verdicts]),
+                          majority_accuracy=float(bool(vote.members) and bool(verdicts[vote.members[0]].correct)),
+                          agreement_rate=vote.agreement_rate)
+        records.append(record)
+    return records
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write atomically, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(path)
+def summarize(records: list[dict]) -> dict[str, dict]:
+    """Category -> {n, metric: mean over problems}; ``sampled_accuracy`` is thereby the mean over
+    problems and samples, ``agreement_rate`` the mean share agreeing with each problem's majority."""
+    summary: dict[str, dict] = {}
+    for category in CATEGORIES:
+        rows = [r for r in records if r["category"] == category]
+        if not rows:
+            continue
+        summary[category] = {"n": len(rows)}
+        for name in metric_names(category):
+            mean = MeanMetric()
+            mean.update(torch.tensor([r[name] for r in rows], dtype=torch.float64))
+            summary[category][name] = round(mean.compute().item(), 4)
+    return summary
+
+
+def paired_delta(before: list[dict], after: list[dict], name: str, resamples: int, seed: int) -> dict:
+    """``after - before`` of metric ``name`` on the same problems, with a 95% bootstrap interval
+    (problems resampled with replacement, each keeping its own pair)."""
+    after_by_id = {r["problem_id"]: r for r in after}
+    diffs = torch.tensor([after_by_id[r["problem_id"]][name] - r[name] for r in before
+                          if r["problem_id"] in after_by_id], dtype=torch.float64)
+    if diffs.numel() == 0:
+        return {"delta": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
+    torch.manual_seed(seed)
+    boot = BootStrapper(MeanMetric(), num_bootstraps=resamples, quantile=torch.tensor([0.025, 0.975]),
+                        sampling_strategy="multinomial")
+    boot.update(diffs)
+    low, high = boot.compute()["quantile"].tolist()
+    return {"delta": round(diffs.mean().item(), 4), "low": round(low, 4), "high": round(high, 4), "n": diffs.numel()}
+
+
+def benchmark_problems(cfg: Measure, seed: int) -> list[Problem]:
+    return [p for c in CATEGORIES for p in make_split(c, "benchmark", cfg.problems.get(c, 0), seed, at_most=True)]
+
+
+class BenchmarkPolicy(Policy):
+    """The policy module in ``Trainer.test``: each batch is answered greedily and ``k`` times at the
+    serving temperature, then scored."""
+
+    def __init__(self, model, tokenizer, cfg: Measure, serve_temperature: float, seed: int):
+        super().__init__(model, tokenizer, decoding=None, seed=seed)
+        self.cfg, self.serve_temperature = cfg, serve_temperature
+
+    def test_step(self, batch: dict, batch_idx: int = 0) -> dict:
+        problems, seed = batch["problems"], self.batch_seed(batch)
+        prompts = [p.prompt for p in problems]
+        greedy = generate(self.model, self.tokenizer, prompts, Decoding(0.0, 1, self.cfg.max_new_tokens),
+                          batch_size=len(prompts), seed=seed)
+        sampled = generate(self.model, self.tokenizer, prompts,
+                           Decoding(self.serve_temperature, self.cfg.samples_per_problem, self.cfg.max_new_tokens),
+                           batch_size=len(prompts), seed=seed)
+        return {"key": batch["key"], "rows": score_problems(problems, [g[0] for g in greedy], sampled)}
+
+
+def run_benchmark(model, tokenizer, cfg: Measure, serve_temperature: float, seed: int, path: Path) -> list[dict]:
+    """Benchmark ``model`` into ``path`` (one record per problem), resuming what is on disk;
+    returns every record."""
+    problems = benchmark_problems(cfg, seed)
+    done = finished_batches(path)
+    todo = [b for b in plan_batches(problems, cfg.batch_size) if b["key"] not in done]
+    if todo:
+        trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
+                            callbacks=[BatchWriter(path)], enable_progress_bar=True, enable_model_summary=False)
+        trainer.test(BenchmarkPolicy(model, tokenizer, cfg, serve_temperature, seed), datamodule=Prompts(todo),
+                     verbose=False)
+    return read_rows(path)
+
+
+def settings_of(cfg: Measure, serve_temperature: float, seed: int) -> dict:
+    """What a benchmark file depends on; resuming with other settings is refused."""
+    return {**asdict(cfg), "serve_temperature": serve_temperature, "seed": seed}

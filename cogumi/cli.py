@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
@@ -28,20 +27,21 @@ def _use_threads(cfg: Experiment) -> None:
 
 
 def run_benchmark(cfg: Experiment) -> None:
-    """Measure the policy model's greedy and sampled figures on every category's benchmark split."""
-    from cogumi.benchmark import measure, metrics_table, write_json
-    from cogumi.models import load_policy
+    """Benchmark the Phase 1A model and every trained adapter of the run on the benchmark split,
+    then write the report (report.json, report.md, report.png). Rerunning resumes."""
+    from cogumi.fit import benchmark_models, report
 
     _use_threads(cfg)
-    model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
-                                   dtype=cfg.model.dtype)
-    results = measure(model, tokenizer, cfg.benchmark)
-    console.print(metrics_table(results, f"{cfg.model.adapter or cfg.model.base} on the benchmark split "
-                                         f"(sampled at T={cfg.benchmark.serve_temperature}, "
-                                         f"{cfg.benchmark.samples_per_problem} samples)"))
-    out = Path(cfg.output_dir) / "benchmark_policy.json"
-    write_json(out, {"model": asdict(cfg.model), "settings": asdict(cfg.benchmark), "results": results})
-    console.print(f"wrote {out}")
+    report(cfg, benchmark_models(cfg), timings={})
+
+
+def run_fit(cfg: Experiment) -> None:
+    """The whole experiment: generate -> filter -> train -> benchmark -> report, in output_dir.
+    Rerunning the same command resumes where it stopped."""
+    from cogumi.fit import fit
+
+    _use_threads(cfg)
+    fit(cfg)
 
 
 def run_generate(cfg: Experiment) -> None:
@@ -53,9 +53,20 @@ def run_generate(cfg: Experiment) -> None:
     generate_and_filter(cfg)
 
 
+def run_train(cfg: Experiment) -> None:
+    """Train a new LoRA on data/<category>_distilled.jsonl with each category's training temperature,
+    on the merged Phase 1A model; saves it to train/adapter. Rerunning resumes."""
+    from cogumi.train import run_training
+
+    _use_threads(cfg)
+    run_training(cfg, Path(cfg.output_dir) / "train")
+
+
 COMMANDS = {
+    "fit": (Experiment, run_fit),
     "build-tiny": (TinyBuildConfig, run_build_tiny),
     "generate": (Experiment, run_generate),
+    "train": (Experiment, run_train),
     "benchmark": (Experiment, run_benchmark),
 }
 
@@ -88,7 +99,11 @@ def parse(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> None:
     name, cfg = parse(argv)
-    COMMANDS[name][1](cfg)
+    try:
+        COMMANDS[name][1](cfg)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input found by a stage: say it plainly
+        console.print(f"[bold red]cogumi {name}: error:[/bold red] {error}")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

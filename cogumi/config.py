@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from cogumi.benchmark import Measure
 from cogumi.filter import FilterConfig
 from cogumi.generate import GenerateConfig
+from cogumi.train import TrainConfig
 
 
 @dataclass
@@ -41,7 +42,18 @@ class Experiment:
     """How the distill split is answered."""
     filter: FilterConfig = field(default_factory=FilterConfig)
     """What each category keeps."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """How the new LoRA is trained."""
     benchmark: Measure = field(default_factory=Measure)
     """How the benchmark split is measured."""
+    serve_temperature: float = 0.7
+    """Temperature the model is served at: the benchmark samples at it, and the temperature-scaled
+    loss makes the trained model sampled at it match its data sharpened to each training temperature."""
+    ablation: bool = False
+    """Also train plain SFT (train.temperature_scaling false) on the same data and benchmark it."""
     threads: int | None = None
     """CPU threads for torch; null leaves torch's default."""
+
+    def __post_init__(self) -> None:
+        if self.serve_temperature <= 0:
+            raise ValueError(f"serve_temperature must be > 0 (it is a sampling temperature), got {self.serve_temperature}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,37 +9,11 @@ from rich.console import Console
 from rich.table import Table
 
 from cogumi.filter import distill
-from cogumi.generate import RAW_FILE, read_samples, run_generation
+from cogumi.files import check_fingerprint, read_jsonl, write_json, write_jsonl
+from cogumi.generate import RAW_FILE, read_rows, run_generation
 from cogumi.world import CATEGORIES, Problem, make_split
 
 console = Console()
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    tmp.replace(path)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def check_fingerprint(path: Path, settings: dict) -> None:
-    """Record ``settings`` beside a stage's output, or refuse to resume output made with others."""
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != settings:
-            changed = sorted(k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k))
-            raise SystemExit(
-                f"{path.parent} was made with different settings ({', '.join(changed)}); resuming would mix "
-                f"them. Use a new output_dir, or delete {path.parent} to redo that stage.")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 def distill_problems(cfg, out_dir: Path) -> list[Problem]:
@@ -77,10 +50,10 @@ def generate_and_filter(cfg) -> dict:
     model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
                                    dtype=cfg.model.dtype)
     run_generation(model, tokenizer, problems, cfg.generate, out_dir, cfg.seed)
-    examples, audit = distill(problems, read_samples(out_dir / RAW_FILE), cfg.filter)
+    examples, audit = distill(problems, read_rows(out_dir / RAW_FILE), cfg.filter)
     for category in CATEGORIES:
         if category in audit:
             write_jsonl(out_dir / "data" / f"{category}_distilled.jsonl", examples[category])
-    (out_dir / "data" / "audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+    write_json(out_dir / "data" / "audit.json", audit)
     console.print(audit_table(audit))
     return audit

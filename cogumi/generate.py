@@ -1,7 +1,7 @@
 """Generate stage: the policy model answers every category's distill split.
 
 Lightning's Trainer owns the loop (``predict``); ``Policy.predict_step`` calls the pure engine. A
-``SampleWriter`` callback appends each finished batch to ``raw/samples.jsonl`` with a completion
+``BatchWriter`` callback appends each finished batch to ``raw/samples.jsonl`` with a completion
 marker, fsynced. Batches have a fixed composition and seed, so a rerun skips every marked batch,
 regenerates the rest identically, and ends with the same file as an uninterrupted run.
 """
@@ -100,8 +100,8 @@ def finished_batches(path: Path) -> set[str]:
     return done
 
 
-def read_samples(path: Path) -> list[dict]:
-    """Every sample row of finished batches, in file order."""
+def read_rows(path: Path) -> list[dict]:
+    """Every row of finished batches, in file order."""
     finished_batches(path)
     with path.open() as f:
         return [row for row in map(json.loads, f) if "batch_done" not in row]
@@ -117,6 +117,8 @@ class Prompts(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(self.batches, batch_size=None, shuffle=False)
 
+    test_dataloader = predict_dataloader
+
 
 class Policy(L.LightningModule):
     """Wraps the policy model; ``predict_step`` answers one batch with its category's decoding."""
@@ -128,33 +130,43 @@ class Policy(L.LightningModule):
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         return batch  # problems, not tensors: the engine tokenizes and places the inputs itself
 
+    def batch_seed(self, batch: dict) -> int:
+        """A batch's own seed: the same batch samples the same way whenever and wherever it runs."""
+        return self.seed * 100_003 + int(batch["key"].rsplit(":", 1)[1]) * 101 + CATEGORIES.index(batch["category"])
+
     def predict_step(self, batch: dict, batch_idx: int = 0) -> dict:
         problems = batch["problems"]
         decoding = self.decoding[batch["category"]]
-        seed = self.seed * 100_003 + int(batch["key"].rsplit(":", 1)[1]) * 101 + CATEGORIES.index(batch["category"])
         completions = generate(self.model, self.tokenizer, [p.prompt for p in problems], decoding,
-                               batch_size=len(problems), seed=seed)
+                               batch_size=len(problems), seed=self.batch_seed(batch))
         rows = [{"problem_id": p.id, "category": p.category, "sample": i, "text": c.text, "finished": c.finished,
                  "tokens": c.tokens, "temperature": decoding.temperature}
                 for p, group in zip(problems, completions) for i, c in enumerate(group)]
         return {"key": batch["key"], "rows": rows}
 
 
-class SampleWriter(BasePredictionWriter):
-    """Appends each finished batch and its completion marker in one fsynced write."""
+class BatchWriter(BasePredictionWriter):
+    """Appends each finished batch's rows and its completion marker in one fsynced write, from
+    ``Trainer.predict`` (generate) and ``Trainer.test`` (benchmark) alike."""
 
     def __init__(self, path: Path):
         super().__init__(write_interval="batch")
         self.path = path
 
-    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        lines = [json.dumps(row) for row in prediction["rows"]]
-        lines.append(json.dumps({"batch_done": prediction["key"], "rows": len(prediction["rows"])}))
+    def append(self, output: dict) -> None:
+        lines = [json.dumps(row) for row in output["rows"]]
+        lines.append(json.dumps({"batch_done": output["key"], "rows": len(output["rows"])}))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write("\n".join(lines) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
+        self.append(prediction)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.append(outputs)
 
 
 def run_generation(model, tokenizer, problems: list[Problem], cfg: GenerateConfig, out_dir: Path, seed: int) -> Path:
@@ -164,6 +176,6 @@ def run_generation(model, tokenizer, problems: list[Problem], cfg: GenerateConfi
     todo = [b for b in plan_batches(problems, cfg.batch_size) if b["key"] not in done]
     if todo:
         trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
-                            callbacks=[SampleWriter(path)], enable_progress_bar=True)
+                            callbacks=[BatchWriter(path)], enable_progress_bar=True)
         trainer.predict(Policy(model, tokenizer, cfg.decoding, seed), datamodule=Prompts(todo), return_predictions=False)
     return path

@@ -1,0 +1,103 @@
+"""`cogumi fit` end to end through the real CLI on a shrunken config, and the report's pure core."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cogumi.benchmark import paired_delta, summarize
+from cogumi.world import CATEGORIES
+
+ROOT = Path(__file__).parents[1]
+SHIPPED = ROOT / "checkpoints" / "tiny"
+
+
+def _shrunken(tmp_path: Path) -> Path:
+    config = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
+    config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=True)
+    config["model"].update(base=str(SHIPPED / "base"), adapter=str(SHIPPED / "phase1a"))
+    config["generate"]["problems"] = {c: 6 for c in CATEGORIES}
+    for policy in config["generate"]["decoding"].values():
+        policy["samples"] = min(policy["samples"], 3)
+    config["train"].update(epochs=1, batch_size=4, logging_steps=1)
+    config["benchmark"].update(problems={c: 3 for c in CATEGORIES}, samples_per_problem=2, max_new_tokens=48,
+                               bootstrap=50)
+    path = tmp_path / "shrunken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _fit(config: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cogumi.cli", "fit", "--config", str(config)],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.skipif(not (SHIPPED / "phase1a" / "adapter_model.safetensors").exists(),
+                    reason="the shipped tiny checkpoint is not built")
+def test_fit_runs_end_to_end_writes_its_files_and_resumes(tmp_path):
+    config = _shrunken(tmp_path)
+    first = _fit(config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "run"
+    expected = {"config.json", "versions.json", "timings.json", "report.json", "report.md", "report.png",
+                "problems/distill.jsonl", "raw/samples.jsonl", "data/audit.json",
+                "train/adapter/adapter_model.safetensors", "train/adapter/adapter_config.json",
+                "train/adapter/train_log.json", "train_plain/adapter/adapter_model.safetensors",
+                "benchmark/before.jsonl", "benchmark/after.jsonl", "benchmark/ablation.jsonl"}
+    expected |= {f"data/{c}_distilled.jsonl" for c in CATEGORIES}
+    written = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
+    assert expected <= written, expected - written
+
+    report = json.loads((run / "report.json").read_text())
+    assert {"before", "after", "ablation", "deltas", "serve_temperature", "samples_per_problem", "config",
+            "timings_s"} <= set(report)
+    assert report["serve_temperature"] == 0.7 and report["samples_per_problem"] == 2
+    assert set(report["timings_s"]) == {"generate", "train", "train_plain", "benchmark"}
+    for label in ("before", "after", "ablation"):
+        assert set(report[label]) == set(CATEGORIES)
+        for category, metrics in report[label].items():
+            assert metrics["n"] == 3
+            names = ({"greedy_well_formed", "sampled_well_formed", "diversity"} if category == "creativity"
+                     else {"greedy_accuracy", "sampled_accuracy", "majority_accuracy", "agreement_rate"})
+            assert names <= set(metrics) and all(0 <= metrics[n] <= 1 for n in names)
+    delta = report["deltas"]["after"]["math"]["sampled_accuracy"]
+    assert delta["low"] <= delta["delta"] <= delta["high"]
+    assert "math" in first.stdout and "sampled_accuracy" in first.stdout  # the table is printed
+    assert (run / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+    adapter = (run / "train" / "adapter" / "adapter_model.safetensors").read_bytes()
+    again = _fit(config)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "skipped" in again.stdout
+    assert (run / "train" / "adapter" / "adapter_model.safetensors").read_bytes() == adapter
+    assert json.loads((run / "report.json").read_text())["after"] == report["after"]
+
+    changed = subprocess.run([sys.executable, "-m", "cogumi.cli", "fit", "--config", str(config),
+                              "--serve_temperature", "0.5"], capture_output=True, text=True, timeout=600)
+    assert changed.returncode != 0 and "different settings (serve_temperature)" in changed.stderr
+
+
+def _records(values, name="sampled_accuracy", category="math"):
+    return [{"problem_id": f"p{i}", "category": category, name: v} for i, v in enumerate(values)]
+
+
+def test_summary_means_over_problems():
+    rows = [{"problem_id": "a", "category": "math", "greedy_accuracy": 1.0, "sampled_accuracy": 0.5,
+             "majority_accuracy": 1.0, "agreement_rate": 0.75},
+            {"problem_id": "b", "category": "math", "greedy_accuracy": 0.0, "sampled_accuracy": 0.25,
+             "majority_accuracy": 0.0, "agreement_rate": 0.5}]
+    assert summarize(rows) == {"math": {"n": 2, "greedy_accuracy": 0.5, "sampled_accuracy": 0.375,
+                                        "majority_accuracy": 0.5, "agreement_rate": 0.625}}
+
+
+def test_paired_delta_pairs_problems_and_brackets_the_mean():
+    before = _records([0.0, 0.5, 1.0, 0.25] * 10)
+    after = list(reversed(_records([0.5, 0.5, 1.0, 0.75] * 10)))  # order must not matter: pairs are by id
+    result = paired_delta(before, after, "sampled_accuracy", resamples=300, seed=0)
+    assert result["delta"] == pytest.approx(0.25)
+    assert result["low"] < 0.25 < result["high"] and result["low"] > 0  # every pair improved or held
+    same = paired_delta(before, before, "sampled_accuracy", resamples=100, seed=0)
+    assert same["delta"] == same["low"] == same["high"] == 0
