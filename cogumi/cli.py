@@ -10,6 +10,7 @@ from rich.console import Console
 
 from cogumi.build_tiny import TinyBuildConfig, build
 from cogumi.config import Experiment
+from cogumi.perf import PerfConfig, run_perf
 
 console = Console()
 
@@ -68,6 +69,7 @@ COMMANDS = {
     "generate": (Experiment, run_generate),
     "train": (Experiment, run_train),
     "benchmark": (Experiment, run_benchmark),
+    "perf": (PerfConfig, run_perf),
 }
 
 

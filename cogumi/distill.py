@@ -46,7 +46,7 @@ def generate_and_filter(cfg) -> dict:
     problems = distill_problems(cfg, out_dir)
     check_fingerprint(out_dir / "raw" / "settings.json",
                       {"seed": cfg.seed, "model": asdict(cfg.model), "decoding": asdict(cfg.generate.decoding),
-                       "batch_size": cfg.generate.batch_size})
+                       "batch_size": cfg.generate.batch_size, "memory_budget_gb": cfg.generate.memory_budget_gb})
     model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
                                    dtype=cfg.model.dtype)
     run_generation(model, tokenizer, problems, cfg.generate, out_dir, cfg.seed)

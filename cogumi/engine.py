@@ -6,6 +6,7 @@ with a KV cache; each sequence stops at its own end-of-turn token.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +44,19 @@ class Completion:
     """Generated tokens, the end-of-turn token included."""
 
 
+def batch_size_for(model, prompt_tokens: int, new_tokens: int, samples: int, budget_gb: float,
+                   most: int = 1024) -> int:
+    """Prompts per batch whose KV cache, prefill activations and last-position logits fit ``budget_gb``
+    (each prompt counted with its ``samples`` continuations)."""
+    cfg = model.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    width = 2 if getattr(model, "is_loaded_in_4bit", False) else next(model.parameters()).element_size()
+    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * head_dim * width
+    per_sample = (prompt_tokens + new_tokens) * kv_per_token + 2 * cfg.vocab_size * 4
+    prefill = prompt_tokens * (cfg.intermediate_size + 4 * cfg.hidden_size) * width
+    return max(1, min(most, int(budget_gb * 2**30 // (samples * per_sample + prefill))))
+
+
 def render_prompts(tokenizer, prompts: list[str]) -> list[str]:
     return [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
             for p in prompts]
@@ -54,12 +68,32 @@ def _stop_ids(model, tokenizer) -> list[int]:
     return sorted(set(ids) | {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")} - {None})
 
 
+def _cache_kwarg(model) -> str:
+    """The KV-cache argument's name (``cache`` in recent transformers, ``past_key_values`` before)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def shared_prefix_cache(model, ids: torch.Tensor, mask: torch.Tensor, copies: int):
+    """Prefill every prompt but its last token once, then repeat the KV cache ``copies`` times, so
+    ``copies`` continuations share one prefill instead of each paying for its own."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # as generate numbers left-padded rows
+    model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
+          **{_cache_kwarg(model): cache})
+    cache.batch_repeat_interleave(copies)
+    return cache
+
+
 @torch.inference_mode()
 def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, batch_size: int = 32,
-             seed: int = 0) -> list[list[Completion]]:
+             seed: int = 0, share_prefix: bool = True) -> list[list[Completion]]:
     """``decoding.samples`` completions for each user prompt, in the order of ``prompts``.
 
     Sampling is seeded per batch, so the same prompts, seed and batch size give the same samples.
+    With ``share_prefix`` the samples of a prompt share one prefill of it (``shared_prefix_cache``);
+    without, each sample prefills it again (``num_return_sequences``).
     """
     rendered = render_prompts(tokenizer, prompts)
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in rendered]
@@ -77,12 +111,17 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, batch_
             ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
             mask[row, width - len(encoded[i]):] = 1
         sampling = decoding.temperature > 0
+        ids, mask = ids.to(device), mask.to(device)
+        expand: dict = {"num_return_sequences": decoding.samples}
+        if share_prefix and decoding.samples > 1:
+            expand = {_cache_kwarg(model): shared_prefix_cache(model, ids, mask, decoding.samples)}
+            ids, mask = ids.repeat_interleave(decoding.samples, 0), mask.repeat_interleave(decoding.samples, 0)
         if sampling:
             torch.manual_seed(seed * 1_000_003 + start)
         out = model.generate(
-            input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=decoding.max_new_tokens,
+            input_ids=ids, attention_mask=mask, max_new_tokens=decoding.max_new_tokens,
             do_sample=sampling, temperature=decoding.temperature if sampling else None, top_p=None, top_k=None,
-            num_return_sequences=decoding.samples, eos_token_id=stop, pad_token_id=pad)
+            eos_token_id=stop, pad_token_id=pad, **expand)
         new = out[:, width:].cpu()
         for row, tokens in enumerate(new.tolist()):
             ended = next((k for k, t in enumerate(tokens) if t in stop), None)

@@ -17,7 +17,7 @@ import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
-from cogumi.engine import Decoding, generate
+from cogumi.engine import Decoding, batch_size_for, generate
 from cogumi.world import CATEGORIES, Problem
 
 RAW_FILE = "raw/samples.jsonl"
@@ -54,7 +54,11 @@ class GenerateConfig:
     decoding: Policies = field(default_factory=Policies)
     """Decoding policy per category: temperature (0 = greedy), samples, max_new_tokens."""
     batch_size: int = 32
-    """Prompts per generation batch (each expands to its category's samples)."""
+    """Prompts per generation batch (each expands to its category's samples); the most a batch
+    holds when ``memory_budget_gb`` chooses the size."""
+    memory_budget_gb: float | None = None
+    """Choose each category's batch size so that its KV cache fits this many GiB (at most
+    ``batch_size``); null uses ``batch_size`` for every category."""
 
     def __post_init__(self) -> None:
         unknown = set(self.problems) - set(CATEGORIES)
@@ -64,14 +68,16 @@ class GenerateConfig:
             raise ValueError("generate.batch_size must be >= 1")
 
 
-def plan_batches(problems: list[Problem], batch_size: int) -> list[dict]:
-    """Fixed batches: one category each, in problem order. A batch's key never changes between runs."""
+def plan_batches(problems: list[Problem], batch_size: int | dict[str, int]) -> list[dict]:
+    """Fixed batches: one category each, in problem order, of ``batch_size`` prompts (one size, or
+    one per category). A batch's key never changes between runs of the same settings."""
     batches = []
     for category in CATEGORIES:
         rows = [p for p in problems if p.category == category]
-        for start in range(0, len(rows), batch_size):
-            batches.append({"key": f"{category}:{start // batch_size:05d}", "category": category,
-                            "problems": rows[start:start + batch_size]})
+        size = batch_size if isinstance(batch_size, int) else batch_size[category]
+        for start in range(0, len(rows), size):
+            batches.append({"key": f"{category}:{start // size:05d}", "category": category,
+                            "problems": rows[start:start + size]})
     return batches
 
 
@@ -169,11 +175,24 @@ class BatchWriter(BasePredictionWriter):
         self.append(outputs)
 
 
+def batch_sizes(model, tokenizer, problems: list[Problem], cfg: GenerateConfig) -> dict[str, int]:
+    """Each category's batch size: ``cfg.batch_size``, or what fits ``cfg.memory_budget_gb``."""
+    if cfg.memory_budget_gb is None:
+        return {c: cfg.batch_size for c in CATEGORIES}
+    sizes = {}
+    for category in CATEGORIES:
+        lengths = [len(tokenizer(p.prompt)["input_ids"]) for p in problems if p.category == category]
+        policy = cfg.decoding[category]
+        sizes[category] = batch_size_for(model, max(lengths, default=1) + 16, policy.max_new_tokens, policy.samples,
+                                         cfg.memory_budget_gb, most=cfg.batch_size)
+    return sizes
+
+
 def run_generation(model, tokenizer, problems: list[Problem], cfg: GenerateConfig, out_dir: Path, seed: int) -> Path:
     """Answer ``problems`` into ``out_dir/raw/samples.jsonl``, resuming whatever is already there."""
     path = out_dir / RAW_FILE
     done = finished_batches(path)
-    todo = [b for b in plan_batches(problems, cfg.batch_size) if b["key"] not in done]
+    todo = [b for b in plan_batches(problems, batch_sizes(model, tokenizer, problems, cfg)) if b["key"] not in done]
     if todo:
         trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
                             callbacks=[BatchWriter(path)], enable_progress_bar=True)

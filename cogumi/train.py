@@ -73,8 +73,11 @@ class TrainConfig:
     """Fraction of steps spent warming the learning rate up."""
     gradient_checkpointing: bool = True
     """Recompute activations in the backward pass: less memory, ~30% more compute."""
+    group_by_length: bool = True
+    """Draw batches of similar length (less padding, the same loss); false draws them at random."""
     padding_free: bool = False
-    """Flatten each batch into one sequence without padding (needs flash attention on GPU)."""
+    """Flatten each batch into one sequence without padding; attention stays within each example
+    (position ids restart per example)."""
     categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
     """Categories whose distilled data is trained on."""
     logging_steps: int = 10
@@ -189,8 +192,9 @@ def sft_config(cfg: TrainConfig, out: Path, seed: int, bf16: bool) -> SFTConfig:
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs, lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio,
-        max_length=cfg.max_length, truncation_mode="keep_start", padding_free=cfg.padding_free,
-        completion_only_loss=True, gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_strategy="steps",
+        # padding-free batches come from TemperatureCollator (TRL refuses its own flag with a custom collator)
+        max_length=cfg.max_length, truncation_mode="keep_start", padding_free=False,
+        completion_only_loss=True, train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=1, seed=seed, data_seed=seed, bf16=bf16,
         report_to="none", dataset_num_proc=None, disable_tqdm=False, use_cpu=not torch.cuda.is_available())
 
