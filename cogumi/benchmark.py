@@ -12,17 +12,16 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import lightning as L
 import torch
 from torchmetrics import MeanMetric
 from torchmetrics.wrappers import BootStrapper
 
 from cogumi.engine import Completion, Decoding, generate
-from cogumi.generate import BatchWriter, Policy, Prompts, finished_batches, plan_batches, read_rows
+from cogumi.generate import BatchWriter, Policy, Prompts, barrier, finished_batches, make_trainer, plan_batches, read_rows
 from cogumi.verify.creativity import similarity
 from cogumi.verify.judge import equivalence, judge
 from cogumi.verify.vote import majority
-from cogumi.world import CATEGORIES, Problem, make_split
+from cogumi.world import CATEGORIES, Problem
 
 # The categories whose accuracy leads every table.
 LEAD = ("math", "code", "reasoning")
@@ -120,8 +119,13 @@ def paired_delta(before: list[dict], after: list[dict], name: str, resamples: in
     return {"delta": round(diffs.mean().item(), 4), "low": round(low, 4), "high": round(high, 4), "n": diffs.numel()}
 
 
-def benchmark_problems(cfg: Measure, seed: int) -> list[Problem]:
-    return [p for c in CATEGORIES for p in make_split(c, "benchmark", cfg.problems.get(c, 0), seed, at_most=True)]
+def benchmark_problems(experiment) -> list[Problem]:
+    """The benchmark problems of an experiment: each category's source, capped at its count."""
+    from cogumi.data import load_problems
+
+    counts = experiment.benchmark.problems
+    return [p for c in CATEGORIES for p in load_problems(experiment.data, c, "benchmark", counts.get(c, 0),
+                                                          experiment.seed)]
 
 
 class BenchmarkPolicy(Policy):
@@ -143,17 +147,17 @@ class BenchmarkPolicy(Policy):
         return {"key": batch["key"], "rows": score_problems(problems, [g[0] for g in greedy], sampled)}
 
 
-def run_benchmark(model, tokenizer, cfg: Measure, serve_temperature: float, seed: int, path: Path) -> list[dict]:
-    """Benchmark ``model`` into ``path`` (one record per problem), resuming what is on disk;
-    returns every record."""
-    problems = benchmark_problems(cfg, seed)
+def run_benchmark(model, tokenizer, problems: list[Problem], cfg: Measure, serve_temperature: float, seed: int,
+                  path: Path) -> list[dict]:
+    """Benchmark ``model`` on ``problems`` into ``path`` (one record per problem), resuming what is on
+    disk; returns every record."""
     done = finished_batches(path)
     todo = [b for b in plan_batches(problems, cfg.batch_size) if b["key"] not in done]
     if todo:
-        trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
-                            callbacks=[BatchWriter(path)], enable_progress_bar=True, enable_model_summary=False)
+        trainer = make_trainer(BatchWriter(path))
         trainer.test(BenchmarkPolicy(model, tokenizer, cfg, serve_temperature, seed), datamodule=Prompts(todo),
                      verbose=False)
+    barrier()
     return read_rows(path)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
 from rich.console import Console
+from rich.markup import escape
 
 from cogumi.build_tiny import TinyBuildConfig, build
 from cogumi.config import Experiment
@@ -31,9 +32,12 @@ def run_benchmark(cfg: Experiment) -> None:
     """Benchmark the Phase 1A model and every trained adapter of the run on the benchmark split,
     then write the report (report.json, report.md, report.png). Rerunning resumes."""
     from cogumi.fit import benchmark_models, report
+    from cogumi.generate import is_main
 
     _use_threads(cfg)
-    report(cfg, benchmark_models(cfg), timings={})
+    records = benchmark_models(cfg)
+    if is_main():
+        report(cfg, records, timings={})
 
 
 def run_fit(cfg: Experiment) -> None:
@@ -63,12 +67,21 @@ def run_train(cfg: Experiment) -> None:
     run_training(cfg, Path(cfg.output_dir) / "train")
 
 
+def run_plan(cfg: Experiment) -> None:
+    """Print what `cogumi fit` would load and run, and every problem found, without loading weights."""
+    from cogumi.plan import plan
+
+    if plan(cfg):
+        sys.exit(2)
+
+
 COMMANDS = {
     "fit": (Experiment, run_fit),
     "build-tiny": (TinyBuildConfig, run_build_tiny),
     "generate": (Experiment, run_generate),
     "train": (Experiment, run_train),
     "benchmark": (Experiment, run_benchmark),
+    "plan": (Experiment, run_plan),
     "perf": (PerfConfig, run_perf),
 }
 
@@ -104,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         COMMANDS[name][1](cfg)
     except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input found by a stage: say it plainly
-        console.print(f"[bold red]cogumi {name}: error:[/bold red] {error}")
+        console.print(f"[bold red]cogumi {name}: error:[/bold red] {escape(str(error))}", soft_wrap=True)
         sys.exit(2)
 
 

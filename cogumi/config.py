@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cogumi.benchmark import Measure
+from cogumi.data import DataConfig
 from cogumi.filter import FilterConfig
 from cogumi.generate import GenerateConfig
 from cogumi.train import TrainConfig
@@ -38,6 +39,8 @@ class Experiment:
     """Seed for every random choice of the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The policy model."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Where each category's distill and benchmark problems come from (default: the tiny world)."""
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     """How the distill split is answered."""
     filter: FilterConfig = field(default_factory=FilterConfig)

@@ -10,20 +10,30 @@ from rich.table import Table
 
 from cogumi.filter import distill
 from cogumi.files import check_fingerprint, read_jsonl, write_json, write_jsonl
-from cogumi.generate import RAW_FILE, read_rows, run_generation
-from cogumi.world import CATEGORIES, Problem, make_split
+from cogumi.generate import RAW_FILE, barrier, is_main, read_rows, run_generation
+from cogumi.world import CATEGORIES, Problem
 
 console = Console()
 
 
 def distill_problems(cfg, out_dir: Path) -> list[Problem]:
-    """The distill-split problems of this run, drawn once and then read back from disk."""
+    """The distill-split problems of this run, drawn once and then read back from disk. Before
+    they are first drawn, the benchmark problems are checked for overlap with them."""
+    from cogumi.benchmark import benchmark_problems
+    from cogumi.data import check_overlap, load_problems
+
     path = out_dir / "problems" / "distill.jsonl"
-    check_fingerprint(out_dir / "problems" / "settings.json", {"seed": cfg.seed, "problems": cfg.generate.problems})
-    if path.exists():
-        return [Problem.from_json(row) for row in read_jsonl(path)]
-    problems = [p for c in CATEGORIES for p in make_split(c, "distill", cfg.generate.problems.get(c, 0), cfg.seed)]
-    write_jsonl(path, [p.to_json() for p in problems])
+    if is_main():
+        check_fingerprint(out_dir / "problems" / "settings.json",
+                          {"seed": cfg.seed, "problems": cfg.generate.problems, "data": asdict(cfg.data)})
+        if path.exists():
+            return [Problem.from_json(row) for row in read_jsonl(path)]
+    problems = [p for c in CATEGORIES for p in load_problems(cfg.data, c, "distill", cfg.generate.problems.get(c, 0),
+                                                              cfg.seed)]
+    if is_main():
+        notes = check_overlap(cfg.data, problems, benchmark_problems(cfg))
+        write_json(out_dir / "problems" / "overlap.json", notes)
+        write_jsonl(path, [p.to_json() for p in problems])
     return problems
 
 
@@ -44,16 +54,20 @@ def generate_and_filter(cfg) -> dict:
 
     out_dir = Path(cfg.output_dir)
     problems = distill_problems(cfg, out_dir)
-    check_fingerprint(out_dir / "raw" / "settings.json",
-                      {"seed": cfg.seed, "model": asdict(cfg.model), "decoding": asdict(cfg.generate.decoding),
-                       "batch_size": cfg.generate.batch_size, "memory_budget_gb": cfg.generate.memory_budget_gb})
+    if is_main():
+        check_fingerprint(out_dir / "raw" / "settings.json",
+                          {"seed": cfg.seed, "model": asdict(cfg.model), "decoding": asdict(cfg.generate.decoding),
+                           "batch_size": cfg.generate.batch_size, "memory_budget_gb": cfg.generate.memory_budget_gb})
     model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
                                    dtype=cfg.model.dtype)
     run_generation(model, tokenizer, problems, cfg.generate, out_dir, cfg.seed)
-    examples, audit = distill(problems, read_rows(out_dir / RAW_FILE), cfg.filter)
-    for category in CATEGORIES:
-        if category in audit:
-            write_jsonl(out_dir / "data" / f"{category}_distilled.jsonl", examples[category])
-    write_json(out_dir / "data" / "audit.json", audit)
-    console.print(audit_table(audit))
+    audit: dict = {}
+    if is_main():  # every rank's samples are on disk (run_generation ends at a barrier); one rank filters
+        examples, audit = distill(problems, read_rows(out_dir / RAW_FILE), cfg.filter)
+        for category in CATEGORIES:
+            if category in audit:
+                write_jsonl(out_dir / "data" / f"{category}_distilled.jsonl", examples[category])
+        write_json(out_dir / "data" / "audit.json", audit)
+        console.print(audit_table(audit))
+    barrier()
     return audit

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cogumi.files import check_fingerprint, write_json
+from cogumi.generate import barrier, is_main
 
 console = Console()
 PACKAGES = ("cogumi", "torch", "transformers", "peft", "trl", "lightning", "torchmetrics", "math-verify",
@@ -35,9 +36,10 @@ def versions() -> dict[str, str | None]:
 def save_run_config(cfg, out: Path) -> None:
     """The resolved config and package versions beside the results; a rerun with other settings is
     refused rather than mixed into the same directory."""
-    settings = {k: v for k, v in asdict(cfg).items() if k not in NEUTRAL}
-    check_fingerprint(out / "config.json", settings)
-    write_json(out / "versions.json", versions())
+    if is_main():
+        settings = {k: v for k, v in asdict(cfg).items() if k not in NEUTRAL}
+        check_fingerprint(out / "config.json", settings)
+        write_json(out / "versions.json", versions())
 
 
 def adapter_dirs(cfg) -> dict[str, Path]:
@@ -51,11 +53,14 @@ def adapter_dirs(cfg) -> dict[str, Path]:
 
 def benchmark_models(cfg) -> dict[str, list[dict]]:
     """Benchmark the Phase 1A model ("before") and every trained variant whose adapter exists."""
-    from cogumi.benchmark import run_benchmark, settings_of
+    from cogumi.benchmark import benchmark_problems, run_benchmark, settings_of
     from cogumi.models import add_adapter, load_policy
 
     out = Path(cfg.output_dir) / "benchmark"
-    check_fingerprint(out / "settings.json", settings_of(cfg.benchmark, cfg.serve_temperature, cfg.seed))
+    if is_main():
+        check_fingerprint(out / "settings.json", {**settings_of(cfg.benchmark, cfg.serve_temperature, cfg.seed),
+                                                  "data": asdict(cfg.data)})
+    problems = benchmark_problems(cfg)
     variants = {"before": None, **{k: v for k, v in adapter_dirs(cfg).items() if v.exists()}}
     records = {}
     for label, adapter in variants.items():
@@ -64,7 +69,7 @@ def benchmark_models(cfg) -> dict[str, list[dict]]:
                                        dtype=cfg.model.dtype)
         if adapter is not None:
             model = add_adapter(model, str(adapter))
-        records[label] = run_benchmark(model, tokenizer, cfg.benchmark, cfg.serve_temperature, cfg.seed,
+        records[label] = run_benchmark(model, tokenizer, problems, cfg.benchmark, cfg.serve_temperature, cfg.seed,
                                        out / f"{label}.jsonl")
         del model
     return records
@@ -74,9 +79,11 @@ def report(cfg, records: dict[str, list[dict]], timings: dict) -> dict:
     from cogumi.report import build_report, report_table, write_report
 
     out = Path(cfg.output_dir)
+    overlap = out / "problems" / "overlap.json"
+    notes = json.loads(overlap.read_text()) if overlap.exists() else []
     result = build_report(records, serve_temperature=cfg.serve_temperature,
                           samples_per_problem=cfg.benchmark.samples_per_problem, resamples=cfg.benchmark.bootstrap,
-                          seed=cfg.seed, config=str(out / "config.json"), timings=timings)
+                          seed=cfg.seed, config=str(out / "config.json"), timings=timings, extra={"notes": notes})
     paths = write_report(result, out)
     # A log file gets the whole table rather than an 80-column fold of it
     (console if console.is_terminal else Console(width=150)).print(report_table(result))
@@ -99,7 +106,9 @@ class Stages:
         started = time.perf_counter()
         work()
         self.timings[name] = round(time.perf_counter() - started, 1)
-        write_json(self.path, self.timings)
+        if is_main():
+            write_json(self.path, self.timings)
+        barrier()
 
 
 def fit(cfg) -> dict:
@@ -107,6 +116,11 @@ def fit(cfg) -> dict:
     from cogumi.distill import generate_and_filter
     from cogumi.train import run_training
 
+    from cogumi.plan import preflight
+
+    problems = preflight(cfg)
+    if problems:
+        raise ValueError("the run cannot start; `cogumi plan` shows the whole plan:\n  " + "\n  ".join(problems))
     out = Path(cfg.output_dir)
     save_run_config(cfg, out)
     stages = Stages(out)
@@ -117,6 +131,8 @@ def fit(cfg) -> dict:
         stages.run("train_plain", lambda: run_training(cfg, out / "train_plain", plain))
     records: dict[str, list[dict]] = {}
     stages.run("benchmark", lambda: records.update(benchmark_models(cfg)))
+    if not is_main():
+        return {}
     if not records:  # benchmarked earlier: read the records back from disk
         from cogumi.generate import read_rows
 

@@ -81,8 +81,23 @@ def plan_batches(problems: list[Problem], batch_size: int | dict[str, int]) -> l
     return batches
 
 
+def rank_files(path: Path) -> list[Path]:
+    """``path`` and the files other ranks of a distributed run wrote beside it (``NAME.rankN.jsonl``)."""
+    others = sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"), key=lambda p: int(p.suffixes[-2][5:]))
+    return [path, *others]
+
+
+def rank_path(path: Path, rank: int) -> Path:
+    return path if rank == 0 else path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
 def finished_batches(path: Path) -> set[str]:
-    """Keys of batches whose completion marker is on disk; cuts any unfinished tail off the file."""
+    """Keys of batches whose completion marker is in ``path`` or its rank files; cuts any
+    unfinished tail off each."""
+    return set().union(*(_finished_in(p) for p in rank_files(path)))
+
+
+def _finished_in(path: Path) -> set[str]:
     if not path.exists():
         return set()
     done: set[str] = set()
@@ -107,10 +122,25 @@ def finished_batches(path: Path) -> set[str]:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """Every row of finished batches, in file order."""
+    """Every row of finished batches, each batch once (a distributed sampler may have run one on two
+    ranks), ordered by batch key."""
     finished_batches(path)
-    with path.open() as f:
-        return [row for row in map(json.loads, f) if "batch_done" not in row]
+    batches: dict[str, list[dict]] = {}
+    for part in rank_files(path):
+        pending: list[dict] = []
+        with part.open() as f:
+            for row in map(json.loads, f):
+                if "batch_done" in row:
+                    batches.setdefault(row["batch_done"], pending)
+                    pending = []
+                else:
+                    pending.append(row)
+    return [row for key in sorted(batches, key=_batch_order) for row in batches[key]]
+
+
+def _batch_order(key: str) -> tuple[int, int]:
+    category, number = key.rsplit(":", 1)
+    return CATEGORIES.index(category), int(number)
 
 
 class Prompts(L.LightningDataModule):
@@ -159,20 +189,20 @@ class BatchWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.path = path
 
-    def append(self, output: dict) -> None:
+    def append(self, output: dict, rank: int = 0) -> None:
         lines = [json.dumps(row) for row in output["rows"]]
         lines.append(json.dumps({"batch_done": output["key"], "rows": len(output["rows"])}))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
+        with rank_path(self.path, rank).open("a") as f:
             f.write("\n".join(lines) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        self.append(prediction)
+        self.append(prediction, trainer.global_rank)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self.append(outputs)
+        self.append(outputs, trainer.global_rank)
 
 
 def batch_sizes(model, tokenizer, problems: list[Problem], cfg: GenerateConfig) -> dict[str, int]:
@@ -194,7 +224,35 @@ def run_generation(model, tokenizer, problems: list[Problem], cfg: GenerateConfi
     done = finished_batches(path)
     todo = [b for b in plan_batches(problems, batch_sizes(model, tokenizer, problems, cfg)) if b["key"] not in done]
     if todo:
-        trainer = L.Trainer(accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
-                            callbacks=[BatchWriter(path)], enable_progress_bar=True)
+        trainer = make_trainer(BatchWriter(path))
         trainer.predict(Policy(model, tokenizer, cfg.decoding, seed), datamodule=Prompts(todo), return_predictions=False)
+    barrier()
     return path
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process under ``torchrun``; (0, 1) when run alone."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def is_main() -> bool:
+    return world()[0] == 0
+
+
+def barrier() -> None:
+    """Wait for every rank (a no-op when run alone)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def make_trainer(writer: BatchWriter) -> L.Trainer:
+    """Lightning's Trainer for generation and benchmark: one device alone; under ``torchrun`` every
+    rank's device with DDP, each rank answering its share of the batches (Lightning's distributed
+    sampler) into its own rank file."""
+    _, size = world()
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", size))
+    return L.Trainer(accelerator="auto", devices=local, num_nodes=max(1, size // local),
+                     strategy="ddp" if size > 1 else "auto", logger=False, enable_checkpointing=False,
+                     callbacks=[writer], enable_progress_bar=True, enable_model_summary=False)

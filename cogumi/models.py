@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,40 @@ def check_adapter(adapter: str) -> None:
                                 "it must be the output of PeftModel.save_pretrained")
 
 
+def check_adapter_matches(base: str, adapter: str) -> None:
+    """Fail before loading weights when a local adapter was not trained on ``base``: its recorded
+    base model differs by name, or its LoRA shapes do not fit the base's dimensions."""
+    import json
+
+    from transformers import AutoConfig
+
+    if not (_is_local(adapter) and _is_local(base)):
+        return  # hub ids are checked by PEFT while loading
+    recorded = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    config = AutoConfig.from_pretrained(base)
+    recorded_config = Path(recorded or "") / "config.json"
+    if recorded and not recorded_config.exists() and Path(recorded).name != Path(base).name \
+            and recorded.split("/")[-1] != getattr(config, "_name_or_path", "").split("/")[-1]:
+        raise ValueError(f"adapter {adapter!r} was trained on {recorded!r}, not on base {base!r}; "
+                         "point model.base at the model the adapter was trained on")
+    weights = Path(adapter) / "adapter_model.safetensors"
+    if not weights.exists():
+        return
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        for name in f.keys():
+            if "lora_A" in name and any(m in name for m in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")):
+                width = f.get_slice(name).get_shape()[1]
+                if width != config.hidden_size:
+                    raise ValueError(f"adapter {adapter!r} has {name} of input width {width}, but base {base!r} "
+                                     f"has hidden_size {config.hidden_size}; it belongs to another model")
+            layer = re.search(r"\.layers\.(\d+)\.", name)
+            if layer and int(layer.group(1)) >= config.num_hidden_layers:
+                raise ValueError(f"adapter {adapter!r} has weights for layer {layer.group(1)}, but base {base!r} has "
+                                 f"{config.num_hidden_layers} layers; it belongs to another model")
+
+
 def quantization_config():
     """The QLoRA recipe: 4-bit NF4 with double quantisation, computing in bf16 where the GPU has it."""
     from transformers import BitsAndBytesConfig
@@ -91,10 +127,11 @@ def load_policy(base: str, adapter: str | None = None, *, merge: bool = True, lo
                            "to load in full precision on this machine")
     if adapter is not None:
         check_adapter(adapter)
+        check_adapter_matches(base, adapter)
     kwargs: dict = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
     if load_in_4bit:
         kwargs["quantization_config"] = quantization_config()
-        kwargs["device_map"] = {"": device or 0}
+        kwargs["device_map"] = {"": device if device is not None else int(os.environ.get("LOCAL_RANK", 0))}
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if adapter is not None:

@@ -303,10 +303,12 @@ def run_training(cfg, out: Path, train_cfg: TrainConfig | None = None) -> Path:
     trainer = make_trainer(model, tokenizer, rows, train_cfg, out, cfg.seed, cfg.serve_temperature, bf16, quant)
     trainer.train(resume_from_checkpoint=_last_checkpoint(out / "checkpoints"))
     scale = bake_logit_scale(trainer.model)
-    trainer.model.save_pretrained(adapter_dir)
-    log = {"examples": counts, "logit_scale": round(scale, 4), "seconds": round(time.perf_counter() - started, 1),
-           "settings": asdict(train_cfg), "serve_temperature": cfg.serve_temperature,
-           "history": trainer.state.log_history}
-    (adapter_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    console.print(f"saved the new LoRA to {adapter_dir} in {log['seconds']}s")
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(adapter_dir)
+        log = {"examples": counts, "logit_scale": round(scale, 4), "seconds": round(time.perf_counter() - started, 1),
+               "settings": asdict(train_cfg), "serve_temperature": cfg.serve_temperature,
+               "history": trainer.state.log_history}
+        (adapter_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+        console.print(f"saved the new LoRA to {adapter_dir} in {log['seconds']}s")
+    trainer.accelerator.wait_for_everyone()
     return adapter_dir

@@ -107,3 +107,21 @@ def test_resuming_with_other_settings_is_refused(tmp_path, random_checkpoint):
                              capture_output=True, text=True)
     assert changed.returncode != 0
     assert "made with different settings (decoding)" in changed.stderr
+
+
+def test_two_process_gloo_run_gives_the_single_process_output(tmp_path, random_checkpoint):
+    from cogumi.generate import read_rows
+
+    base = str(random_checkpoint / "base")
+    single = _config(tmp_path / "single.yaml", tmp_path / "single", base, None, per_category=3)
+    subprocess.run(_cli("generate", "--config", str(single)), check=True, capture_output=True)
+    double = _config(tmp_path / "double.yaml", tmp_path / "double", base, None, per_category=3)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "cogumi.cli", "generate", "--config", str(double)]
+    done = subprocess.run(torchrun, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    raw = tmp_path / "double" / "raw"
+    assert (raw / "samples.rank1.jsonl").exists()  # the second rank answered its share
+    keep = lambda files: {k: v for k, v in files.items() if not k.startswith("raw/")}
+    assert keep(_files(tmp_path / "double")) == keep(_files(tmp_path / "single"))
+    assert read_rows(raw / "samples.jsonl") == read_rows(tmp_path / "single" / "raw" / "samples.jsonl")

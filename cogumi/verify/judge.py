@@ -62,6 +62,9 @@ def judge(problems: list[Problem], texts: list[str], finished: list[bool], timeo
     for i, (problem, text) in enumerate(zip(problems, texts)):
         if problem.category == "code":
             program = code.extract_code(text)
+            if program is not None and problem.spec.get("code_prefix"):
+                # a dataset's prompt holds the imports and the signature the answer may leave out
+                program = problem.spec["code_prefix"] + "\n" + program
             if program is None:
                 verdicts[i] = Verdict(None, False, "no_answer")
             else:

