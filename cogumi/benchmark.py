@@ -21,7 +21,7 @@ from cogumi.generate import BatchWriter, Policy, Prompts, barrier, finished_batc
 from cogumi.verify.creativity import similarity
 from cogumi.verify.judge import equivalence, judge
 from cogumi.verify.vote import majority
-from cogumi.world import CATEGORIES, Problem
+from cogumi.world import CATEGORIES, Problem, check_categories
 
 # The categories whose accuracy leads every table.
 LEAD = ("math", "code", "reasoning")
@@ -49,9 +49,7 @@ class Measure:
     """Bootstrap resamples for the 95% interval of each before/after delta."""
 
     def __post_init__(self) -> None:
-        unknown = set(self.problems) - set(CATEGORIES)
-        if unknown:
-            raise ValueError(f"benchmark.problems names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        check_categories(self.problems, "benchmark.problems")
         if self.samples_per_problem < 2:
             raise ValueError("benchmark.samples_per_problem must be >= 2 for agreement to mean anything")
 

@@ -7,7 +7,6 @@ solves problems greedily but answers inconsistently when sampled, as the seed mo
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -18,9 +17,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cogumi.files import write_json
 from cogumi.models import LlamaDims, build_llama
 from cogumi.tokenizer import build_tokenizer
-from cogumi.world import CATEGORIES, Problem, make_split, respond
+from cogumi.world import CATEGORIES, Problem, check_categories, make_split, respond
 from cogumi.world.knowledge import fact_prompts
 
 console = Console()
@@ -70,9 +70,7 @@ class TinyBuildConfig:
 
     def __post_init__(self) -> None:
         for name in ("examples", "noise"):
-            unknown = set(getattr(self, name)) - set(CATEGORIES)
-            if unknown:
-                raise ValueError(f"{name} names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+            check_categories(getattr(self, name), name)
         bad = {c: v for c, v in self.noise.items() if not 0 <= v < 0.5}
         if bad:
             raise ValueError(f"noise must be in [0, 0.5) so the right answer stays the most likely; got {bad}")
@@ -175,6 +173,6 @@ def build(cfg: TinyBuildConfig) -> Path:
     record = {"config": asdict(cfg), "base_final_loss": base_loss, "adapter_final_loss": adapter_loss,
               "examples": {"clean": len(clean), "noisy": len(noisy)},
               "seconds": round(time.perf_counter() - started, 1), "torch": torch.__version__}
-    (out / "build.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out / "build.json", record)
     console.print(f"built {out} in {record['seconds']}s (base loss {base_loss:.3f}, adapter loss {adapter_loss:.3f})")
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cogumi.files import check_fingerprint, write_json
-from cogumi.generate import barrier, is_main
+from cogumi.generate import barrier, is_main, read_rows
 
 console = Console()
 PACKAGES = ("cogumi", "torch", "transformers", "peft", "trl", "lightning", "torchmetrics", "math-verify",
@@ -134,8 +134,6 @@ def fit(cfg) -> dict:
     if not is_main():
         return {}
     if not records:  # benchmarked earlier: read the records back from disk
-        from cogumi.generate import read_rows
-
         labels = ["before", *adapter_dirs(cfg)]
         records = {label: read_rows(out / "benchmark" / f"{label}.jsonl") for label in labels}
     return report(cfg, records, stages.timings)

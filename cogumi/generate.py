@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
 from cogumi.engine import Decoding, batch_size_for, generate
-from cogumi.world import CATEGORIES, Problem
+from cogumi.world import CATEGORIES, Problem, check_categories
 
 RAW_FILE = "raw/samples.jsonl"
 
@@ -61,9 +61,7 @@ class GenerateConfig:
     ``batch_size``); null uses ``batch_size`` for every category."""
 
     def __post_init__(self) -> None:
-        unknown = set(self.problems) - set(CATEGORIES)
-        if unknown:
-            raise ValueError(f"generate.problems names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        check_categories(self.problems, "generate.problems")
         if self.batch_size < 1:
             raise ValueError("generate.batch_size must be >= 1")
 

@@ -75,9 +75,8 @@ def check_adapter_matches(base: str, adapter: str) -> None:
         return  # hub ids are checked by PEFT while loading
     recorded = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
     config = AutoConfig.from_pretrained(base)
-    recorded_config = Path(recorded or "") / "config.json"
-    if recorded and not recorded_config.exists() and Path(recorded).name != Path(base).name \
-            and recorded.split("/")[-1] != getattr(config, "_name_or_path", "").split("/")[-1]:
+    # a recorded folder that still holds a model is the user's own copy; otherwise compare names
+    if recorded and not (Path(recorded) / "config.json").exists() and Path(recorded).name != Path(base).name:
         raise ValueError(f"adapter {adapter!r} was trained on {recorded!r}, not on base {base!r}; "
                          "point model.base at the model the adapter was trained on")
     weights = Path(adapter) / "adapter_model.safetensors"

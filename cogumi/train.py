@@ -19,7 +19,8 @@ from rich.console import Console
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from cogumi.world import CATEGORIES
+from cogumi.files import write_json
+from cogumi.world import CATEGORIES, check_categories
 
 console = Console()
 ADAPTER_DIR = "adapter"
@@ -88,9 +89,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not 0 < self.tau_min:
             raise ValueError(f"train.tau_min must be > 0, got {self.tau_min}")
-        unknown = set(self.categories) - set(CATEGORIES)
-        if unknown:
-            raise ValueError(f"train.categories names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        check_categories(self.categories, "train.categories")
         if self.lora.rank < 1 or self.batch_size < 1 or self.epochs <= 0 or self.learning_rate <= 0:
             raise ValueError("train.lora.rank, train.batch_size, train.epochs and train.learning_rate must be positive")
 
@@ -194,7 +193,8 @@ def sft_config(cfg: TrainConfig, out: Path, seed: int, bf16: bool) -> SFTConfig:
         num_train_epochs=cfg.epochs, lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio,
         # padding-free batches come from TemperatureCollator (TRL refuses its own flag with a custom collator)
         max_length=cfg.max_length, truncation_mode="keep_start", padding_free=False,
-        completion_only_loss=True, train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_strategy="steps",
+        completion_only_loss=True, train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=1, seed=seed, data_seed=seed, bf16=bf16,
         report_to="none", dataset_num_proc=None, disable_tqdm=False, use_cpu=not torch.cuda.is_available())
 
@@ -308,7 +308,7 @@ def run_training(cfg, out: Path, train_cfg: TrainConfig | None = None) -> Path:
         log = {"examples": counts, "logit_scale": round(scale, 4), "seconds": round(time.perf_counter() - started, 1),
                "settings": asdict(train_cfg), "serve_temperature": cfg.serve_temperature,
                "history": trainer.state.log_history}
-        (adapter_dir / "train_log.json").write_text(json.dumps(log, indent=2) + "\n")
+        write_json(adapter_dir / "train_log.json", log)
         console.print(f"saved the new LoRA to {adapter_dir} in {log['seconds']}s")
     trainer.accelerator.wait_for_everyone()
     return adapter_dir

@@ -52,6 +52,13 @@ class Problem:
         return cls(**{**row, "aliases": tuple(row.get("aliases", ()))})
 
 
+def check_categories(names, setting: str) -> None:
+    """Refuse a config key that names a category the project does not have (a typo, usually)."""
+    unknown = set(names) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"{setting} names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+
+
 def split_of(key: str) -> str:
     """The split a problem key belongs to: a fixed hash, so the partition never moves."""
     u = int.from_bytes(hashlib.sha256(f"cogumi-tiny-v1|{key}".encode()).digest()[:8], "big") / 2**64
