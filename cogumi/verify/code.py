@@ -1,11 +1,20 @@
 """Code answers: extract the program, run HumanEval-style tests in a sandboxed process.
 
 Model-generated code is hostile input. It never runs in this process: each run gets a fresh
-interpreter in its own session (so the whole process group dies at timeout), an empty temporary
-directory as its working directory and HOME, closed stdin, no network (when the platform lets us
-unshare it), and limits on CPU time, address space, file size and process count. "passed" means
-the check ran to its end: the child proves that by printing a per-run secret that only the runner
-holds, after ``check`` returned, so a program that exits early or kills its parent is not passed.
+interpreter (``sandbox_child.py``) in its own session, so the whole process group dies at timeout,
+with an empty temporary directory as its working directory and HOME, closed stdin, and limits on
+CPU time, address space, file size and process count. Where the machine allows, it also gets its own
+network and PID namespaces and a Landlock ruleset (Linux 5.13+, no privileges needed) under which it
+may write only inside its temporary directory, open no TCP connection and signal no process outside
+the sandbox; run as root, it drops to ``nobody`` as well. ``describe_sandbox`` says which layers this
+machine gives.
+
+"passed" means the check ran to its end: the child proves that by printing a per-run secret after
+``check`` returned, so a program that exits early or kills its parent is not passed. Inside the
+child an audit hook keeps the program from the secret (no frames, garbage-collector walks, ctypes,
+/proc, processes or signals), and the check runs with pristine builtins, its own copies of the
+modules it imports and only plain data from the candidate, so patching ``abs``, ``math.isclose`` or
+``__eq__`` fools nothing.
 """
 
 from __future__ import annotations
@@ -20,29 +29,12 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.S)
 
-_RUNNER = r"""
-import os, resource, sys
-secret = sys.stdin.readline().strip()
-os.close(0)
-mem, cpu, fsize, nproc = (int(v) for v in sys.argv[1:5])
-resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-source = open("program.py").read()
-write = os.write
-out = os.dup(1)
-def finish(secret=secret, write=write, out=out):
-    write(out, ("\n" + secret + "\n").encode())
-del secret
-namespace = {"__name__": "__sandbox__"}
-exec(compile(source, "program.py", "exec"), namespace)
-namespace["check"](namespace[sys.argv[5]])
-finish()
-"""
+# The child's whole program, passed with -c: the interpreter that runs it may not see this package.
+_CHILD = (Path(__file__).parent / "sandbox_child.py").read_text()
 
 
 @dataclass(frozen=True)
@@ -71,13 +63,29 @@ def extract_code(text: str) -> str | None:
     return stripped if stripped.startswith(("def ", "import ", "from ", "class ")) else None
 
 
-def _sandbox_command() -> list[str]:
-    """The command prefix (isolation + interpreter) that sandboxed programs run under.
+@dataclass(frozen=True)
+class Sandbox:
+    """How sandboxed programs are started on this machine."""
+
+    command: list[str]
+    """Isolation prefix and interpreter."""
+    landlock: int
+    """Landlock ABI version that confines each run; 0 where the kernel offers none."""
+
+    @property
+    def confines_writes(self) -> bool:
+        """Whether a program is kept from writing outside its temporary directory."""
+        return self.landlock > 0 or "setpriv" in self.command
+
+
+def _find_sandbox() -> Sandbox:
+    """The strongest isolation this machine allows, probed once.
 
     As root, the child first drops to ``nobody`` (root ignores RLIMIT_NPROC and owns the files);
     fresh network and PID namespaces then leave it no network and no way to see, or signal, any
-    process outside the sandbox. Each layer is used where this machine allows it, and the first
-    interpreter that can run inside is chosen (a root-only interpreter cannot).
+    process outside the sandbox; Landlock confines its writes, TCP and signals. Each layer is used
+    where this machine allows it, and the first interpreter that can run the child inside is chosen
+    (a root-only interpreter cannot).
     """
     drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
     unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--map-root-user"]
@@ -87,28 +95,55 @@ def _sandbox_command() -> list[str]:
         if any(tool in layer and not shutil.which(tool) for tool in ("setpriv", "unshare")):
             continue
         for python in interpreters:
-            probe = [*layer, python, "-I", "-c", "import resource"]
-            if subprocess.run(probe, capture_output=True, cwd=tempfile.gettempdir()).returncode == 0:
-                return [*layer, python]
+            with tempfile.TemporaryDirectory(prefix="cogumi-probe-") as workdir:
+                os.chmod(workdir, 0o777)  # the probe may run as nobody
+                probe = subprocess.run([*layer, python, "-I", "-c", _CHILD, "--probe"], capture_output=True,
+                                       text=True, cwd=workdir)
+            if probe.returncode == 0 and probe.stdout.strip().isdigit():
+                return Sandbox([*layer, python], int(probe.stdout.strip()))
     raise RuntimeError("no Python interpreter can run inside the code sandbox on this machine")
 
 
-_COMMAND: list[str] | None = None
+_SANDBOX: Sandbox | None = None
+
+
+def sandbox() -> Sandbox:
+    """This machine's sandbox (probed on first use)."""
+    global _SANDBOX
+    if _SANDBOX is None:
+        _SANDBOX = _find_sandbox()
+    return _SANDBOX
+
+
+def describe_sandbox() -> str:
+    """The isolation layers model-generated code runs under here, in words."""
+    box = sandbox()
+    parts = ["rlimits on CPU, memory, file size and processes", "own session and temporary folder"]
+    if "setpriv" in box.command:
+        parts.append("runs as nobody")
+    if "unshare" in box.command:
+        parts.append("own network and PID namespaces")
+    parts.append(f"Landlock ABI {box.landlock}: writes only in its folder, no TCP" if box.landlock
+                 else "no Landlock: it can write wherever this user can")
+    return "; ".join(parts)
 
 
 def run_tests(program: str, tests: str, entry_point: str, timeout_s: float = 5.0, *,
               memory_mb: int = 512, max_processes: int = 64, max_file_mb: int = 8) -> CodeResult:
-    """Run ``program`` + ``tests`` and call ``check(<entry_point>)`` in a sandboxed process."""
-    global _COMMAND
-    if _COMMAND is None:
-        _COMMAND = _sandbox_command()
+    """Run ``program``, then ``tests``, and call ``check(<entry_point>)`` in a sandboxed process.
+
+    HumanEval's format: ``program`` is prompt + completion, ``tests`` defines ``check(candidate)``,
+    which may call the program's own helpers. Returns "passed" only when ``check`` returned.
+    """
+    box = sandbox()
     secret = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="cogumi-sandbox-") as workdir:
-        with open(os.path.join(workdir, "program.py"), "w") as f:
-            f.write(f"{program}\n\n{tests}\n")
+        for name, text in (("program.py", program), ("tests.py", tests)):
+            with open(os.path.join(workdir, name), "w") as f:
+                f.write(text + "\n")
         os.chmod(workdir, 0o777)  # the child runs as nobody when this process is root
         limits = [str(memory_mb << 20), str(max(1, int(timeout_s) + 1)), str(max_file_mb << 20), str(max_processes)]
-        command = [*_COMMAND, "-I", "-c", _RUNNER, *limits, entry_point]
+        command = [*box.command, "-I", "-c", _CHILD, *limits, entry_point, "1" if box.landlock else "0"]
         env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
