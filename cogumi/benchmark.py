@@ -25,6 +25,8 @@ from cogumi.world import CATEGORIES, Problem, check_categories
 
 # The categories whose accuracy leads every table.
 LEAD = ("math", "code", "reasoning")
+# The splits a benchmark can measure: the held-out one, or the problems the new adapter learned from.
+MEASURED_SPLITS = ("benchmark", "distill")
 ACCURACY = ("greedy_accuracy", "sampled_accuracy", "majority_accuracy", "agreement_rate")
 CREATIVITY = ("greedy_well_formed", "sampled_well_formed", "diversity")
 
@@ -47,9 +49,15 @@ class Measure:
     """Prompts per generation batch."""
     bootstrap: int = 1000
     """Bootstrap resamples for the 95% interval of each before/after delta."""
+    split: str = "benchmark"
+    """Problems measured: "benchmark" (held out, what the report is for) or "distill" (the first of
+    the problems the new adapter was trained on: how well it learned them, not how it generalises;
+    records and report go to benchmark_distill/)."""
 
     def __post_init__(self) -> None:
         check_categories(self.problems, "benchmark.problems")
+        if self.split not in MEASURED_SPLITS:
+            raise ValueError(f"benchmark.split must be one of {list(MEASURED_SPLITS)}, got {self.split!r}")
         if self.samples_per_problem < 2:
             raise ValueError("benchmark.samples_per_problem must be >= 2 for agreement to mean anything")
 
@@ -117,13 +125,29 @@ def paired_delta(before: list[dict], after: list[dict], name: str, resamples: in
     return {"delta": round(diffs.mean().item(), 4), "low": round(low, 4), "high": round(high, 4), "n": diffs.numel()}
 
 
-def benchmark_problems(experiment) -> list[Problem]:
-    """The benchmark problems of an experiment: each category's source, capped at its count."""
+def benchmark_problems(experiment, split: str = "benchmark") -> list[Problem]:
+    """The problems of ``split`` an experiment measures: each category's source, capped at its
+    count in ``benchmark.problems`` (and, for the distill split, at the count it generated on, so
+    that every one of them is a problem the new adapter learned from)."""
     from cogumi.data import load_problems
 
-    counts = experiment.benchmark.problems
-    return [p for c in CATEGORIES for p in load_problems(experiment.data, c, "benchmark", counts.get(c, 0),
+    counts = dict(experiment.benchmark.problems)
+    if split == "distill":
+        counts = {c: min(n, experiment.generate.problems.get(c, 0)) for c, n in counts.items()}
+    return [p for c in CATEGORIES for p in load_problems(experiment.data, c, split, counts.get(c, 0),
                                                           experiment.seed)]
+
+
+def results_dir(experiment) -> Path:
+    """Where the benchmark's per-problem records go: ``benchmark/`` for the held-out split,
+    ``benchmark_distill/`` (which also receives that split's report) for the distill split."""
+    out = Path(experiment.output_dir)
+    return out / "benchmark" if experiment.benchmark.split == "benchmark" else out / "benchmark_distill"
+
+
+def report_dir(experiment) -> Path:
+    """The held-out report lies in the run directory itself; the distill split's beside its records."""
+    return Path(experiment.output_dir) if experiment.benchmark.split == "benchmark" else results_dir(experiment)
 
 
 class BenchmarkPolicy(Policy):

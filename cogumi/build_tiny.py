@@ -14,16 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cogumi.console import console
 from cogumi.files import write_json
 from cogumi.models import LlamaDims, build_llama
 from cogumi.tokenizer import build_tokenizer
 from cogumi.world import CATEGORIES, Problem, check_categories, make_split, respond
 from cogumi.world.knowledge import fact_prompts
-
-console = Console()
 
 
 def _default_noise() -> dict[str, float]:
@@ -135,7 +133,10 @@ def train_steps(model, examples, steps: int, lr: float, batch_size: int, pad_id:
             schedule.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
-            progress.update(task, advance=1, loss=sum(losses[-20:]) / len(losses[-20:]))
+            recent = sum(losses[-20:]) / len(losses[-20:])
+            progress.update(task, advance=1, loss=recent)
+            if not console.is_terminal and (step + 1) % max(1, steps // 20) == 0:  # a log gets lines, not a live bar
+                console.print(f"{label}: step {step + 1}/{steps}, loss {recent:.3f}")
     model.eval()
     return sum(losses[-50:]) / len(losses[-50:])
 

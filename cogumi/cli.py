@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 
-from jsonargparse import ActionConfigFile, ArgumentParser
-from rich.console import Console
-from rich.markup import escape
+# What the libraries print that a user of this command can do nothing about. Set before the
+# libraries are imported, since bitsandbytes logs while it is being imported.
+_LIBRARY_NOISE = (
+    r"`is_gradient_checkpointing` is deprecated",  # PEFT and TRL read transformers' old property name
+    r"`gradient_checkpointing` is deprecated",  # its replacement is newer than the oldest supported transformers
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning against newer torch
+    r"You have overridden `transfer_batch_to_device`",  # on purpose: batches hold problems, not tensors
+    r"Couldn't infer the batch indices",  # the prediction writer does not need them
+)
+for _message in _LIBRARY_NOISE:
+    warnings.filterwarnings("ignore", message=_message)
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)  # CPU 4-bit kernels: never used here
 
-from cogumi.build_tiny import TinyBuildConfig, build
-from cogumi.config import Experiment
-from cogumi.perf import PerfConfig, run_perf
 
-console = Console()
+class _NoAdvert(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvert())
+
+from jsonargparse import ActionConfigFile, ArgumentParser  # noqa: E402
+from rich.markup import escape  # noqa: E402
+
+from cogumi.build_tiny import TinyBuildConfig, build  # noqa: E402
+from cogumi.console import console  # noqa: E402
+from cogumi.config import Experiment  # noqa: E402
+from cogumi.perf import PerfConfig, run_perf  # noqa: E402
 
 
 def run_build_tiny(cfg: TinyBuildConfig) -> None:
@@ -29,8 +50,9 @@ def _use_threads(cfg: Experiment) -> None:
 
 
 def run_benchmark(cfg: Experiment) -> None:
-    """Benchmark the Phase 1A model and every trained adapter of the run on the benchmark split,
-    then write the report (report.json, report.md, report.png). Rerunning resumes."""
+    """Benchmark the Phase 1A model and every trained adapter of the run on the held-out benchmark
+    split (or, with --benchmark.split distill, on the problems they learned from), then write the
+    report (report.json, report.md, report.png). Rerunning resumes."""
     from cogumi.fit import benchmark_models, report
     from cogumi.generate import is_main
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from cogumi.console import show
 from cogumi.filter import distill
 from cogumi.files import check_fingerprint, read_jsonl, write_json, write_jsonl
 from cogumi.generate import RAW_FILE, barrier, is_main, read_rows, run_generation
 from cogumi.world import CATEGORIES, Problem
-
-console = Console()
 
 
 def distill_problems(cfg, out_dir: Path) -> list[Problem]:
@@ -68,6 +66,6 @@ def generate_and_filter(cfg) -> dict:
             if category in audit:
                 write_jsonl(out_dir / "data" / f"{category}_distilled.jsonl", examples[category])
         write_json(out_dir / "data" / "audit.json", audit)
-        console.print(audit_table(audit))
+        show(audit_table(audit))
     barrier()
     return audit

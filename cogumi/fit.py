@@ -11,12 +11,11 @@ from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from rich.console import Console
 
+from cogumi.console import console, show
 from cogumi.files import check_fingerprint, write_json
 from cogumi.generate import barrier, is_main, read_rows
 
-console = Console()
 PACKAGES = ("cogumi", "torch", "transformers", "peft", "trl", "lightning", "torchmetrics", "math-verify",
             "bitsandbytes", "jsonargparse")
 # Settings that do not change results, so a rerun may differ in them.
@@ -53,14 +52,14 @@ def adapter_dirs(cfg) -> dict[str, Path]:
 
 def benchmark_models(cfg) -> dict[str, list[dict]]:
     """Benchmark the Phase 1A model ("before") and every trained variant whose adapter exists."""
-    from cogumi.benchmark import benchmark_problems, run_benchmark, settings_of
+    from cogumi.benchmark import benchmark_problems, results_dir, run_benchmark, settings_of
     from cogumi.models import add_adapter, load_policy
 
-    out = Path(cfg.output_dir) / "benchmark"
+    out = results_dir(cfg)
     if is_main():
         check_fingerprint(out / "settings.json", {**settings_of(cfg.benchmark, cfg.serve_temperature, cfg.seed),
                                                   "data": asdict(cfg.data)})
-    problems = benchmark_problems(cfg)
+    problems = benchmark_problems(cfg, cfg.benchmark.split)
     variants = {"before": None, **{k: v for k, v in adapter_dirs(cfg).items() if v.exists()}}
     records = {}
     for label, adapter in variants.items():
@@ -76,6 +75,7 @@ def benchmark_models(cfg) -> dict[str, list[dict]]:
 
 
 def report(cfg, records: dict[str, list[dict]], timings: dict) -> dict:
+    from cogumi.benchmark import report_dir
     from cogumi.report import build_report, report_table, write_report
 
     out = Path(cfg.output_dir)
@@ -83,10 +83,11 @@ def report(cfg, records: dict[str, list[dict]], timings: dict) -> dict:
     notes = json.loads(overlap.read_text()) if overlap.exists() else []
     result = build_report(records, serve_temperature=cfg.serve_temperature,
                           samples_per_problem=cfg.benchmark.samples_per_problem, resamples=cfg.benchmark.bootstrap,
-                          seed=cfg.seed, config=str(out / "config.json"), timings=timings, extra={"notes": notes})
-    paths = write_report(result, out)
+                          seed=cfg.seed, config=str(out / "config.json"), timings=timings,
+                          extra={"split": cfg.benchmark.split, "notes": notes})
+    paths = write_report(result, report_dir(cfg))
     # A log file gets the whole table rather than an 80-column fold of it
-    (console if console.is_terminal else Console(width=150)).print(report_table(result))
+    show(report_table(result))
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return result
 
@@ -134,6 +135,8 @@ def fit(cfg) -> dict:
     if not is_main():
         return {}
     if not records:  # benchmarked earlier: read the records back from disk
+        from cogumi.benchmark import results_dir
+
         labels = ["before", *adapter_dirs(cfg)]
-        records = {label: read_rows(out / "benchmark" / f"{label}.jsonl") for label in labels}
+        records = {label: read_rows(results_dir(cfg) / f"{label}.jsonl") for label in labels}
     return report(cfg, records, stages.timings)

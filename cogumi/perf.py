@@ -15,10 +15,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from cogumi.console import console, show
 
 
 @dataclass
@@ -263,7 +262,7 @@ def run_perf(cfg: PerfConfig) -> list[dict]:
     for r in rows:
         table.add_row(r["measurement"], r["baseline"], f"{r['speedup']:.2f}x", f"{r['tokens_per_s']:.0f}",
                       f"{r['baseline_tokens_per_s']:.0f}", f"{r['peak_mb']:.0f}", f"{r['baseline_peak_mb']:.0f}", r["note"])
-    (console if console.is_terminal else Console(width=180)).print(table)
+    show(table)
     write_json(Path(cfg.output), {"settings": asdict(cfg), "rows": rows})
     console.print(f"wrote {cfg.output}")
     return rows

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cogumi.console import console, show
 from cogumi.world import CATEGORIES
-
-console = Console()
 
 
 def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
@@ -84,11 +82,18 @@ def plan(cfg) -> list[str]:
                         f"{cfg.train.epochs} epochs, temperature scaling {cfg.train.temperature_scaling}, "
                         f"serve temperature {cfg.serve_temperature}" + (" + plain-SFT ablation" if cfg.ablation else "")),
               ("benchmark", f"greedy and {cfg.benchmark.samples_per_problem} samples at T={cfg.serve_temperature}, "
-                            "before and after"),
+                            f"before and after, on the {cfg.benchmark.split} split"),
               ("report", f"{cfg.output_dir}/report.json, report.md, report.png")]
     for stage, details in stages:
         table.add_row(f"stage: {stage}", details)
-    (console if console.is_terminal else Console(width=160)).print(table)
+    if cfg.generate.problems.get("code") or cfg.benchmark.problems.get("code"):
+        from cogumi.verify.code import describe_sandbox, sandbox
+
+        table.add_row("code sandbox", describe_sandbox())
+        if not sandbox().confines_writes:
+            console.print("[bold yellow]warning:[/bold yellow] generated code can write wherever this user can "
+                          "(no Landlock in this kernel, not run as root); run on Linux 5.13+ to confine it")
+    show(table)
     for error in errors:
         console.print(f"[bold red]problem:[/bold red] {escape(error)}", soft_wrap=True)
     if not errors:

@@ -63,7 +63,7 @@ def headers(report: dict) -> list[str]:
 
 def report_table(report: dict) -> Table:
     n = {c: report["before"][c]["n"] for c in report["before"]}
-    table = Table(title=f"benchmark split, sampled at T={report['serve_temperature']} "
+    table = Table(title=f"{report.get('split', 'benchmark')} split, sampled at T={report['serve_temperature']} "
                         f"({report['samples_per_problem']} samples per problem); problems per category {n}")
     for i, column in enumerate(headers(report)):
         table.add_column(column, justify="left" if i < 2 else "right", no_wrap=i < 2, min_width=6)
@@ -76,8 +76,9 @@ def report_table(report: dict) -> Table:
 
 def markdown(report: dict) -> str:
     lines = ["# Cogumi report", "",
-             f"Benchmark split, sampled at T={report['serve_temperature']} with {report['samples_per_problem']} "
-             "samples per problem; deltas are paired on the same problems with 95% bootstrap intervals.", "",
+             f"{report.get('split', 'benchmark').capitalize()} split, sampled at T={report['serve_temperature']} with "
+             f"{report['samples_per_problem']} samples per problem; deltas are paired on the same problems with 95% "
+             "bootstrap intervals.", "",
              "| " + " | ".join(headers(report)) + " |", "|" + "---|" * len(headers(report))]
     lines += ["| " + " | ".join(row) + " |" for row in rows(report)]
     lines += ["", "## Time per stage", "", "| stage | seconds |", "|---|---|"]

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rich.console import Console
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+from cogumi.console import console
 from cogumi.files import write_json
 from cogumi.world import CATEGORIES, check_categories
 
-console = Console()
 ADAPTER_DIR = "adapter"
 IGNORE = -100
 FINAL_NORM = "model.norm"  # Llama's norm before the LM head

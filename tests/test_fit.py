@@ -1,4 +1,4 @@
-"""`cogumi fit` end to end through the real CLI on a shrunken config, and the report's pure core."""
+"""`cogumi fit` end to end through the real CLI on a shrunken config, then `cogumi benchmark` on the distill split."""
 
 import json
 import subprocess
@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cogumi.benchmark import paired_delta, summarize
 from cogumi.world import CATEGORIES
 
 ROOT = Path(__file__).parents[1]
@@ -79,25 +78,15 @@ def test_fit_runs_end_to_end_writes_its_files_and_resumes(tmp_path):
                               "--serve_temperature", "0.5"], capture_output=True, text=True, timeout=600)
     assert changed.returncode != 0 and "different settings (serve_temperature)" in changed.stderr
 
-
-def _records(values, name="sampled_accuracy", category="math"):
-    return [{"problem_id": f"p{i}", "category": category, name: v} for i, v in enumerate(values)]
-
-
-def test_summary_means_over_problems():
-    rows = [{"problem_id": "a", "category": "math", "greedy_accuracy": 1.0, "sampled_accuracy": 0.5,
-             "majority_accuracy": 1.0, "agreement_rate": 0.75},
-            {"problem_id": "b", "category": "math", "greedy_accuracy": 0.0, "sampled_accuracy": 0.25,
-             "majority_accuracy": 0.0, "agreement_rate": 0.5}]
-    assert summarize(rows) == {"math": {"n": 2, "greedy_accuracy": 0.5, "sampled_accuracy": 0.375,
-                                        "majority_accuracy": 0.5, "agreement_rate": 0.625}}
-
-
-def test_paired_delta_pairs_problems_and_brackets_the_mean():
-    before = _records([0.0, 0.5, 1.0, 0.25] * 10)
-    after = list(reversed(_records([0.5, 0.5, 1.0, 0.75] * 10)))  # order must not matter: pairs are by id
-    result = paired_delta(before, after, "sampled_accuracy", resamples=300, seed=0)
-    assert result["delta"] == pytest.approx(0.25)
-    assert result["low"] < 0.25 < result["high"] and result["low"] > 0  # every pair improved or held
-    same = paired_delta(before, before, "sampled_accuracy", resamples=100, seed=0)
-    assert same["delta"] == same["low"] == same["high"] == 0
+    # the same models measured on the problems they learned from, beside (not over) the held-out report
+    on_distill = subprocess.run([sys.executable, "-m", "cogumi.cli", "benchmark", "--config", str(config),
+                                 "--benchmark.split", "distill"], capture_output=True, text=True, timeout=600)
+    assert on_distill.returncode == 0, on_distill.stderr[-3000:]
+    assert "distill split" in on_distill.stdout
+    learned = json.loads((run / "benchmark_distill" / "report.json").read_text())
+    assert learned["split"] == "distill" and set(learned) >= {"before", "after", "ablation", "deltas"}
+    records = [json.loads(line) for line in (run / "benchmark_distill" / "after.jsonl").read_text().splitlines()]
+    trained_on = {json.loads(line)["id"] for line in (run / "problems" / "distill.jsonl").read_text().splitlines()}
+    measured = {r["problem_id"] for r in records if "problem_id" in r}
+    assert len(measured) == 3 * len(CATEGORIES) and measured <= trained_on
+    assert json.loads((run / "report.json").read_text()) == report

@@ -1,0 +1,49 @@
+"""The benchmark stage's pure core: per-problem records into metrics, paired deltas, and which
+problems are measured."""
+
+import pytest
+
+from cogumi.benchmark import Measure, benchmark_problems, paired_delta, summarize
+from cogumi.config import Experiment
+from cogumi.data import load_problems
+from cogumi.generate import GenerateConfig
+from cogumi.world import CATEGORIES
+
+
+def _records(values, name="sampled_accuracy", category="math"):
+    return [{"problem_id": f"p{i}", "category": category, name: v} for i, v in enumerate(values)]
+
+
+def test_summary_means_over_problems():
+    rows = [{"problem_id": "a", "category": "math", "greedy_accuracy": 1.0, "sampled_accuracy": 0.5,
+             "majority_accuracy": 1.0, "agreement_rate": 0.75},
+            {"problem_id": "b", "category": "math", "greedy_accuracy": 0.0, "sampled_accuracy": 0.25,
+             "majority_accuracy": 0.0, "agreement_rate": 0.5}]
+    assert summarize(rows) == {"math": {"n": 2, "greedy_accuracy": 0.5, "sampled_accuracy": 0.375,
+                                        "majority_accuracy": 0.5, "agreement_rate": 0.625}}
+
+
+def test_paired_delta_pairs_problems_and_brackets_the_mean():
+    before = _records([0.0, 0.5, 1.0, 0.25] * 10)
+    after = list(reversed(_records([0.5, 0.5, 1.0, 0.75] * 10)))  # order must not matter: pairs are by id
+    result = paired_delta(before, after, "sampled_accuracy", resamples=300, seed=0)
+    assert result["delta"] == pytest.approx(0.25)
+    assert result["low"] < 0.25 < result["high"] and result["low"] > 0  # every pair improved or held
+    same = paired_delta(before, before, "sampled_accuracy", resamples=100, seed=0)
+    assert same["delta"] == same["low"] == same["high"] == 0
+
+
+def test_the_distill_split_measures_the_problems_generation_answered():
+    generated = {c: 4 for c in CATEGORIES}
+    cfg = Experiment(generate=GenerateConfig(problems=generated),
+                     benchmark=Measure(problems={c: 6 for c in CATEGORIES}, split="distill"))
+    measured = benchmark_problems(cfg, "distill")
+    answered = [p for c in CATEGORIES for p in load_problems(cfg.data, c, "distill", generated[c], cfg.seed)]
+    assert [p.id for p in measured] == [p.id for p in answered]  # capped at what generation answered
+    held_out = benchmark_problems(cfg)
+    assert len(held_out) == 6 * len(CATEGORIES) and not {p.key for p in held_out} & {p.key for p in measured}
+
+
+def test_an_unknown_split_is_refused():
+    with pytest.raises(ValueError, match="benchmark.split must be one of"):
+        Measure(split="test")
