@@ -1,13 +1,15 @@
 """``cogumi perf``: how fast generation and SFT are, against the obvious baselines, on one model.
 
-Every measurement runs in its own spawned process, so each one's peak memory is its own; times are
-reported as ratios against the baseline measured in the same session.
+Every measurement runs in its own spawned process, so each one's peak memory is its own (taken on
+its first, cold run); its time is the median of ``repeats`` warm runs after that, and is reported
+as a ratio against the baseline measured the same way in the same session.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -50,6 +52,9 @@ class PerfConfig:
     """Sequences per SFT step."""
     threads: int = 2
     """CPU threads for torch."""
+    repeats: int = 3
+    """Timed runs of each measurement after a first, cold one (which gives the peak memory); the
+    median counts."""
     seed: int = 0
     """Seed for the prompts and the samples."""
     output: str = "runs/perf.json"
@@ -134,17 +139,33 @@ def _long_prompts(cfg: PerfConfig, tokenizer) -> list[str]:
     return prompts
 
 
+def _measure(run, repeats: int) -> dict:
+    """Call ``run`` once cold, which gives the peak memory, then ``repeats`` times more; ``run``
+    returns (seconds of its timed part, payload), the payload with its own ``peak_mb`` where only
+    part of the call should count. Returns the last payload with the median seconds."""
+    with PeakMemory() as memory:
+        _, cold = run()
+    timings, payload = [], cold
+    for _ in range(repeats):
+        seconds, payload = run()
+        timings.append(seconds)
+    return {**payload, "seconds": statistics.median(timings), "all_seconds": [round(t, 4) for t in timings],
+            "peak_mb": cold.get("peak_mb", memory.mb)}
+
+
 def _engine(cfg: PerfConfig) -> dict:
     from cogumi.engine import Decoding, generate
 
     model, tokenizer = _load(cfg)
     prompts = _greedy_prompts(cfg)
-    with PeakMemory() as memory:
+
+    def run():
         started = time.perf_counter()
         out = generate(model, tokenizer, prompts, Decoding(0.0, 1, cfg.max_new_tokens), batch_size=cfg.batch_size)
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "tokens": sum(c[0].tokens for c in out), "texts": [c[0].text for c in out],
-            "peak_mb": memory.mb}
+        return time.perf_counter() - started, {"tokens": sum(c[0].tokens for c in out),
+                                               "texts": [c[0].text for c in out]}
+
+    return _measure(run, cfg.repeats)
 
 
 def _naive(cfg: PerfConfig) -> dict:
@@ -157,8 +178,10 @@ def _naive(cfg: PerfConfig) -> dict:
     model, tokenizer = _load(cfg)
     prompts = _greedy_prompts(cfg)
     stop = _stop_ids(model, tokenizer)
-    started, tokens, texts = time.perf_counter(), 0, []
-    with torch.inference_mode(), PeakMemory() as memory:
+
+    @torch.inference_mode()
+    def run():
+        started, tokens, texts = time.perf_counter(), 0, []
         for text in render_prompts(tokenizer, prompts):
             ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
@@ -167,7 +190,9 @@ def _naive(cfg: PerfConfig) -> dict:
             new = out[0, ids.shape[1]:].tolist()
             tokens += len(new)
             texts.append(extract_response(tokenizer.decode(new, skip_special_tokens=False)))
-    return {"seconds": time.perf_counter() - started, "tokens": tokens, "texts": texts, "peak_mb": memory.mb}
+        return time.perf_counter() - started, {"tokens": tokens, "texts": texts}
+
+    return _measure(run, cfg.repeats)
 
 
 def _sampling(cfg: PerfConfig, share_prefix: bool) -> dict:
@@ -176,25 +201,28 @@ def _sampling(cfg: PerfConfig, share_prefix: bool) -> dict:
     model, tokenizer = _load(cfg)
     prompts = _long_prompts(cfg, tokenizer)
     prompt_tokens = sum(len(tokenizer(p)["input_ids"]) for p in prompts) / len(prompts)
-    with PeakMemory() as memory:
+
+    def run():
         started = time.perf_counter()
         out = generate(model, tokenizer, prompts, Decoding(0.7, cfg.samples, cfg.sample_new_tokens),
                        batch_size=len(prompts), seed=cfg.seed, share_prefix=share_prefix)
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds, "tokens": sum(c.tokens for g in out for c in g),
-            "texts": [c.text for g in out for c in g], "peak_mb": memory.mb, "prompt_tokens": prompt_tokens}
+        return time.perf_counter() - started, {"tokens": sum(c.tokens for g in out for c in g),
+                                               "texts": [c.text for g in out for c in g],
+                                               "prompt_tokens": prompt_tokens}
+
+    return _measure(run, cfg.repeats)
 
 
 def _sft(cfg: PerfConfig, batching: str) -> dict:
     """One epoch of the train stage over the same examples: "random" padded batches (TRL's default),
-    "grouped" padded batches of similar length, or "padding_free" flattened batches."""
+    "grouped" padded batches of similar length, or "padding_free" flattened batches. Each repetition
+    trains a fresh LoRA on a freshly loaded model."""
     import random
     import tempfile
 
     from cogumi.train import TrainConfig, make_trainer
     from cogumi.world import CATEGORIES, make_split, respond
 
-    model, tokenizer = _load(cfg)
     rng = random.Random(cfg.seed)
     problems = [p for c in CATEGORIES for p in make_split(c, "distill", cfg.sft_examples // len(CATEGORIES) + 1,
                                                          cfg.seed, at_most=True)]
@@ -204,15 +232,20 @@ def _sft(cfg: PerfConfig, batching: str) -> dict:
     train = TrainConfig(batch_size=cfg.sft_batch_size, epochs=1, padding_free=batching == "padding_free",
                         group_by_length=batching == "grouped",
                         gradient_checkpointing=False, logging_steps=10_000, save_steps=10_000, warmup_ratio=0.0)
-    with tempfile.TemporaryDirectory() as out:
-        trainer = make_trainer(model, tokenizer, rows, train, Path(out), cfg.seed, serve_temperature=0.7)
-        trainer.args.disable_tqdm = True
-        tokens = sum(len(x["input_ids"]) for x in trainer.train_dataset)
-        with PeakMemory() as memory:
-            started = time.perf_counter()
-            result = trainer.train()
-            seconds = time.perf_counter() - started
-    return {"seconds": seconds, "tokens": tokens, "peak_mb": memory.mb, "loss": result.training_loss}
+
+    def run():
+        model, tokenizer = _load(cfg)
+        with tempfile.TemporaryDirectory() as out:
+            trainer = make_trainer(model, tokenizer, rows, train, Path(out), cfg.seed, serve_temperature=0.7)
+            trainer.args.disable_tqdm = True
+            tokens = sum(len(x["input_ids"]) for x in trainer.train_dataset)
+            with PeakMemory() as memory:
+                started = time.perf_counter()
+                result = trainer.train()
+                seconds = time.perf_counter() - started
+            return seconds, {"tokens": tokens, "loss": result.training_loss, "peak_mb": memory.mb}
+
+    return _measure(run, cfg.repeats)
 
 
 JOBS = {"engine": _engine, "naive": _naive, "sampling": _sampling, "sft": _sft}
