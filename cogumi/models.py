@@ -50,6 +50,18 @@ def _is_local(path: str) -> bool:
     return Path(path).expanduser().exists()
 
 
+def check_base(base: str) -> None:
+    """Fail early when ``base`` names a local folder that is missing or holds no model."""
+    if not _is_local(base):
+        if base.startswith((".", "/", "~")):
+            raise FileNotFoundError(f"base model folder {base!r} does not exist; pass a folder that holds "
+                                    "config.json and the weights, or a hub id such as meta-llama/Llama-3.1-8B-Instruct")
+        return  # a hub id
+    if not (Path(base).expanduser() / "config.json").exists():
+        raise FileNotFoundError(f"base model folder {base!r} has no config.json; it must be the output of "
+                                "save_pretrained (or a downloaded hub snapshot)")
+
+
 def check_adapter(adapter: str) -> None:
     """Fail early, before any weights load, when a local adapter folder is incomplete."""
     if not _is_local(adapter):
@@ -124,6 +136,7 @@ def load_policy(base: str, adapter: str | None = None, *, merge: bool = True, lo
     if load_in_4bit and not torch.cuda.is_available():
         raise RuntimeError("load_in_4bit needs a CUDA GPU and none is visible; set load_in_4bit: false "
                            "to load in full precision on this machine")
+    check_base(base)
     if adapter is not None:
         check_adapter(adapter)
         check_adapter_matches(base, adapter)

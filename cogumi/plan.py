@@ -14,7 +14,7 @@ from cogumi.world import CATEGORIES
 def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
     import torch
 
-    from cogumi.models import check_adapter, check_adapter_matches
+    from cogumi.models import check_adapter, check_adapter_matches, check_base
 
     rows, errors = [], []
     m = cfg.model
@@ -23,12 +23,13 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
     rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base)" if m.adapter else "none"))
     if m.load_in_4bit and not torch.cuda.is_available():
         errors.append("model.load_in_4bit needs CUDA and none is visible; set model.load_in_4bit: false")
-    if m.adapter:
-        try:
+    try:
+        check_base(m.base)
+        if m.adapter:
             check_adapter(m.adapter)
             check_adapter_matches(m.base, m.adapter)
-        except (FileNotFoundError, ValueError) as error:
-            errors.append(str(error))
+    except (FileNotFoundError, ValueError) as error:
+        errors.append(str(error))
     return rows, errors
 
 

@@ -42,6 +42,12 @@ def test_unknown_keys_and_bad_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         parse(["build-tiny", "--examples", '{"maths": 10}'])
     assert "unknown categories ['maths']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse(["fit", "--generate.problems", '{"math": -1}'])
+    assert "generate.problems must not be negative" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse(["benchmark", "--benchmark.split", "test"])
+    assert "benchmark.split must be one of" in capsys.readouterr().err
 
 
 def test_print_config_shows_the_resolved_config(capsys):

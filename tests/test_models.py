@@ -61,6 +61,13 @@ def test_incomplete_adapter_folder_is_a_clear_error(checkpoint, tmp_path):
         load_policy(str(checkpoint / "base"), "./no/such/adapter")
 
 
+def test_missing_or_empty_base_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="base model folder .* does not exist"):
+        load_policy(str(tmp_path / "no-such-base"))
+    with pytest.raises(FileNotFoundError, match="has no config.json"):
+        load_policy(str(tmp_path))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_4bit_loading_on_cuda(checkpoint):

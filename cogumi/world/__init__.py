@@ -53,10 +53,14 @@ class Problem:
 
 
 def check_categories(names, setting: str) -> None:
-    """Refuse a config key that names a category the project does not have (a typo, usually)."""
+    """Refuse a config key that names a category the project does not have (a typo, usually) or,
+    for a count or rate per category, gives one a negative value."""
     unknown = set(names) - set(CATEGORIES)
     if unknown:
         raise ValueError(f"{setting} names unknown categories {sorted(unknown)}; use {list(CATEGORIES)}")
+    negative = {k: v for k, v in names.items() if v < 0} if isinstance(names, dict) else {}
+    if negative:
+        raise ValueError(f"{setting} must not be negative, got {negative}")
 
 
 def split_of(key: str) -> str:
