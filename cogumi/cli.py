@@ -109,7 +109,10 @@ COMMANDS = {
 
 
 def make_parser() -> ArgumentParser:
+    from importlib.metadata import version
+
     parser = ArgumentParser(prog="cogumi", description="Category-specific self-consistency distillation.")
+    parser.add_argument("--version", action="version", version=f"cogumi {version('cogumi')}")
     subcommands = parser.add_subcommands(dest="command")
     for name, (config_class, runner) in COMMANDS.items():
         sub = ArgumentParser(description=runner.__doc__)
@@ -134,12 +137,34 @@ def parse(argv: list[str] | None = None):
         raise  # parser.error exits; this only tells type checkers so
 
 
+def _keep_traceback(name: str, cfg) -> Path | None:
+    """Write the current exception's traceback into the run's logs/ folder; returns the file."""
+    import traceback
+
+    if not isinstance(cfg, Experiment):
+        return None
+    path = Path(cfg.output_dir) / "logs" / f"{name}-error.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(traceback.format_exc())
+    except OSError:
+        return None
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     name, cfg = parse(argv)
     try:
         COMMANDS[name][1](cfg)
+    except KeyboardInterrupt:
+        resume = "; what finished is on disk and the same command resumes" if isinstance(cfg, Experiment) else ""
+        console.print(f"cogumi {name}: interrupted{resume}", soft_wrap=True)
+        sys.exit(130)
     except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input found by a stage: say it plainly
-        console.print(f"[bold red]cogumi {name}: error:[/bold red] {escape(str(error))}", soft_wrap=True)
+        # a RuntimeError may come from deep in torch (out of memory, a bug): keep where it came from
+        kept = _keep_traceback(name, cfg) if isinstance(error, RuntimeError) else None
+        console.print(f"[bold red]cogumi {name}: error:[/bold red] {escape(str(error))}"
+                      + (f" (traceback in {kept})" if kept else ""), soft_wrap=True)
         sys.exit(2)
 
 
