@@ -17,6 +17,9 @@ from cogumi.world import Problem
     ("\\boxed {42}", "42"),
     ("\\fbox{7}", "7"),
     ("The answer is 12.", "12"),
+    ("The answer is 7.5.", "7.5"),  # a decimal point is not the sentence's end
+    ("first the answer is 3, then the answer is 4.", "4"),
+    ("So the answer is $\\frac{1}{2}$.", "\\frac{1}{2}"),
     ("we get 3 apples, then 5 apples", "5"),
     ("unclosed \\boxed{12 and then 9", "9"),
     ("\\boxed{} but later the answer is 8.", "8"),

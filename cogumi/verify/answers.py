@@ -1,13 +1,15 @@
-"""Short answers (reasoning, knowledge): extraction and normalised matching with aliases."""
+"""Short answers (reasoning, knowledge): extraction, and matching by value or normalised text with aliases."""
 
 from __future__ import annotations
 
 import re
 import string
 
-_ANSWER_IS = re.compile(r"answer is[:\s]*(.+?)\s*(?:\.\s|\.$|$)", re.I | re.S)
+_ANSWER_IS = re.compile(r"answer is[:\s]*", re.I)
+_PHRASE_END = re.compile(r"\.(?:\s|$)|\n")
 _IS = re.compile(r"\bis\s+(.+?)\s*\.?\s*$", re.I | re.S)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def normalise(text: str) -> str:
@@ -16,19 +18,64 @@ def normalise(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
+def answer_phrase(text: str) -> str | None:
+    """The phrase after the last "answer is", up to the end of its sentence or line; None when the
+    text never says "answer is" (or says nothing after it)."""
+    said = list(_ANSWER_IS.finditer(text or ""))
+    if not said:
+        return None
+    rest = text[said[-1].end():]
+    end = _PHRASE_END.search(rest)
+    return (rest[:end.start()] if end else rest).strip() or None
+
+
 def extract_short_answer(text: str) -> str | None:
     """The phrase after the last "answer is", else after the final sentence's last "is"."""
     if not text or not text.strip():
         return None
-    found = _ANSWER_IS.findall(text)
-    if found:
-        return found[-1].strip()
+    if _ANSWER_IS.search(text):
+        return answer_phrase(text)
     last = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s][-1]
     match = _IS.search(last)
     return match.group(1).strip() if match else last.strip().rstrip(".")
 
 
+def numeric_value(text: str) -> float | None:
+    """The value of a text that is only a number ("1,000", "$72", "7.5%", "-3."), else None."""
+    cleaned = re.sub(r"[\s,$%]", "", text).rstrip(".")
+    return float(cleaned) if _NUMBER.fullmatch(cleaned) else None
+
+
+def _first_number(text: str) -> float | None:
+    found = _NUMBER.search(text.replace(",", ""))
+    return float(found.group()) if found else None
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
 def matches(answer: str, references: list[str] | tuple[str, ...]) -> bool:
-    """Whether ``answer`` equals any reference after normalisation."""
+    """Whether ``answer`` equals any reference: by value against a numeric reference (GSM8K's
+    "72" is met by "$72" or "72 dollars", not by "7.2"), otherwise after normalisation."""
     norm = normalise(answer)
-    return bool(norm) and any(norm == normalise(r) for r in references)
+    if not norm:
+        return False
+    for reference in references:
+        value = numeric_value(reference)
+        if value is not None:
+            got = _first_number(answer)
+            if got is not None and _close(got, value):
+                return True
+        elif norm == normalise(reference):
+            return True
+    return False
+
+
+def same_answer(a: str, b: str) -> bool:
+    """Whether two extracted answers agree, for a vote: equal values if both are numbers,
+    otherwise equal after normalisation."""
+    x, y = numeric_value(a), numeric_value(b)
+    if x is not None and y is not None:
+        return _close(x, y)
+    return normalise(a) == normalise(b)

@@ -52,7 +52,7 @@ def equivalence(category: str) -> Callable[[str, str], bool]:
             except Exception:
                 return False
         return same
-    return lambda a, b: short.normalise(a) == short.normalise(b)
+    return short.same_answer
 
 
 def judge(problems: list[Problem], texts: list[str], finished: list[bool], timeout_s: float = 5.0) -> list[Verdict]:

@@ -6,8 +6,9 @@ import logging
 import re
 import threading
 
+from cogumi.verify.answers import answer_phrase
+
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_ANSWER_IS = re.compile(r"answer is[:\s]*\$?([^\n$]+?)\$?\s*(?:\.|$)", re.I)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 
 
@@ -46,9 +47,9 @@ def extract_answer(text: str) -> str | None:
     boxed = [b for b in _boxed_contents(text) if b]
     if boxed:
         return boxed[-1]
-    phrases = _ANSWER_IS.findall(text)
-    if phrases:
-        return phrases[-1].strip()
+    phrase = answer_phrase(text)
+    if phrase:
+        return phrase.strip("$ ").rstrip(".") or None
     numbers = _NUMBER.findall(text)
     return numbers[-1].rstrip(".,") if numbers else None
 
