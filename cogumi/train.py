@@ -82,8 +82,9 @@ class TrainConfig:
     """Categories whose distilled data is trained on."""
     logging_steps: int = 10
     """Optimiser steps between loss log lines."""
-    save_steps: int = 200
-    """Optimiser steps between resumable checkpoints."""
+    save_steps: int = 50
+    """Optimiser steps between resumable checkpoints (a LoRA and its optimiser state are small, so
+    a crash costs at most this many steps)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.tau_min:

@@ -152,3 +152,42 @@ def test_training_examples_read_tau_from_metadata_and_name_bad_rows(tmp_path):
         training_examples(tmp_path, ["code"], tau_min=0.05)
     with pytest.raises(FileNotFoundError, match="cogumi generate"):
         training_examples(tmp_path, ["knowledge"], tau_min=0.05)
+
+
+def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monkeypatch):
+    """A run stopped after its first checkpoint and started again ends with the same adapter."""
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    import cogumi.train as train
+    from cogumi.cli import parse
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"instruction": q, "output": a, "metadata": {"training_temp": 0.0}} for q, a in PAIRS * 4]
+    (data / "math_distilled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _, cfg = parse(["train", "--config", "configs/tiny.yaml", "--output_dir", str(tmp_path), "--train.epochs", "1",
+                    "--train.batch_size", "4", "--train.save_steps", "2", "--train.categories", '["math"]'])
+    train.run_training(cfg, tmp_path / "whole")
+
+    class StopAtFirstCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise KeyboardInterrupt
+
+    make = train.make_trainer
+    monkeypatch.setattr(train, "make_trainer", lambda *a, **k: (t := make(*a, **k), t.add_callback(StopAtFirstCheckpoint()))[0])
+    with pytest.raises(KeyboardInterrupt):
+        train.run_training(cfg, tmp_path / "cut")
+    assert not (tmp_path / "cut" / "adapter").exists() and (tmp_path / "cut" / "checkpoints").is_dir()
+    steps = []
+
+    class CountSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            steps.append(state.global_step)
+
+    monkeypatch.setattr(train, "make_trainer", lambda *a, **k: (t := make(*a, **k), t.add_callback(CountSteps()))[0])
+    train.run_training(cfg, tmp_path / "cut")
+    assert steps == [3, 4]  # the second start trained only the steps after the checkpoint
+    whole = load_file(tmp_path / "whole" / "adapter" / "adapter_model.safetensors")
+    resumed = load_file(tmp_path / "cut" / "adapter" / "adapter_model.safetensors")
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
