@@ -50,27 +50,33 @@ def _is_local(path: str) -> bool:
     return Path(path).expanduser().exists()
 
 
+def _local_folder(path: str, what: str, holds: str) -> Path | None:
+    """``path`` as a local folder, or None for a hub id; a name written as a path that does not
+    exist is an error."""
+    folder = Path(path).expanduser()
+    if folder.exists():
+        return folder
+    if path.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"{what} folder {path!r} does not exist; pass the folder that holds {holds}")
+    return None
+
+
 def check_base(base: str) -> None:
     """Fail early when ``base`` names a local folder that is missing or holds no model."""
-    if not _is_local(base):
-        if base.startswith((".", "/", "~")):
-            raise FileNotFoundError(f"base model folder {base!r} does not exist; pass a folder that holds "
-                                    "config.json and the weights, or a hub id such as meta-llama/Llama-3.1-8B-Instruct")
-        return  # a hub id
-    if not (Path(base).expanduser() / "config.json").exists():
+    folder = _local_folder(base, "base model", "config.json and the weights, or a hub id such as "
+                                               "meta-llama/Llama-3.1-8B-Instruct")
+    if folder is not None and not (folder / "config.json").exists():
         raise FileNotFoundError(f"base model folder {base!r} has no config.json; it must be the output of "
                                 "save_pretrained (or a downloaded hub snapshot)")
 
 
 def check_adapter(adapter: str) -> None:
     """Fail early, before any weights load, when a local adapter folder is incomplete."""
-    if not _is_local(adapter):
-        if adapter.startswith((".", "/", "~")):
-            raise FileNotFoundError(f"adapter folder {adapter!r} does not exist; pass the folder that "
-                                    "holds adapter_config.json and adapter_model.safetensors")
+    folder = _local_folder(adapter, "adapter", "adapter_config.json and adapter_model.safetensors")
+    if folder is None:
         return  # a hub id
-    missing = [f for f in ("adapter_config.json",) if not (Path(adapter) / f).exists()]
-    weights = [f for f in ("adapter_model.safetensors", "adapter_model.bin") if (Path(adapter) / f).exists()]
+    missing = [f for f in ("adapter_config.json",) if not (folder / f).exists()]
+    weights = [f for f in ("adapter_model.safetensors", "adapter_model.bin") if (folder / f).exists()]
     if missing or not weights:
         raise FileNotFoundError(f"adapter folder {adapter!r} lacks {missing + ([] if weights else ['adapter_model.safetensors'])}; "
                                 "it must be the output of PeftModel.save_pretrained")

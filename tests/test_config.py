@@ -32,22 +32,17 @@ def test_command_line_overrides_the_file():
     assert cfg.benchmark.samples_per_problem == 3 and cfg.model.adapter is None
 
 
-def test_unknown_keys_and_bad_values_are_refused(capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["benchmark", "--model.bsae", "x"], "model.bsae"),
+    (["build-tiny", "--noise", '{"math": 0.9}'], "noise must be in [0, 0.5)"),
+    (["build-tiny", "--examples", '{"maths": 10}'], "unknown categories ['maths']"),
+    (["fit", "--generate.problems", '{"math": -1}'], "generate.problems must not be negative"),
+    (["benchmark", "--benchmark.split", "test"], "benchmark.split must be one of"),
+], ids=["unknown-key", "bad-noise", "unknown-category", "negative-count", "unknown-split"])
+def test_unknown_keys_and_bad_values_are_refused(argv, message, capsys):
     with pytest.raises(SystemExit):
-        parse(["benchmark", "--model.bsae", "x"])
-    assert "model.bsae" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parse(["build-tiny", "--noise", '{"math": 0.9}'])
-    assert "noise must be in [0, 0.5)" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parse(["build-tiny", "--examples", '{"maths": 10}'])
-    assert "unknown categories ['maths']" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parse(["fit", "--generate.problems", '{"math": -1}'])
-    assert "generate.problems must not be negative" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        parse(["benchmark", "--benchmark.split", "test"])
-    assert "benchmark.split must be one of" in capsys.readouterr().err
+        parse(argv)
+    assert message in capsys.readouterr().err
 
 
 def test_print_config_shows_the_resolved_config(capsys):
