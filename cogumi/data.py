@@ -161,7 +161,7 @@ def load_problems(data: DataConfig, category: str, split: str, n: int, seed: int
     if source is None:
         return make_split(category, split, n, seed, at_most=split == "benchmark")
     problems = to_problems(read_rows(source), source, category, split, data[category].prompt_template)
-    random.Random(f"{seed}|{category}|{split}|{source.path}").shuffle(problems)
+    random.Random(f"{seed}|{category}|{split}").shuffle(problems)  # not by path: a moved file keeps its sample
     return problems[:n]
 
 

@@ -123,7 +123,10 @@ def test_full_config_runs_plan_generate_and_benchmark_on_fixtures(tmp_path, llam
     problems = [json.loads(l) for l in (run / "problems" / "distill.jsonl").read_text().splitlines()]
     assert {p["category"] for p in problems} == set(CATEGORIES)
     math = next(p for p in problems if p["category"] == "math")
-    assert math["prompt"].endswith("put your final answer within \\boxed{}.") and math["answer"] == "5"
+    solutions = {row["problem"]: row["solution"] for row in map(json.loads, (FIXTURES / "math_train.jsonl").open())}
+    assert math["prompt"].endswith("put your final answer within \\boxed{}.")
+    assert math["spec"]["source_prompt"] in solutions  # the template wraps the dataset's own problem
+    assert f"\\boxed{{{math['answer']}}}" in solutions[math["spec"]["source_prompt"]]  # its reference from the solution
     assert json.loads((run / "data" / "audit.json").read_text())["code"]["problems"] == 2
     benchmarked = _cli("benchmark", "--config", str(config))
     assert benchmarked.returncode == 0, benchmarked.stderr[-3000:]
