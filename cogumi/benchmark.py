@@ -131,7 +131,7 @@ def benchmark_problems(experiment, split: str = "benchmark") -> list[Problem]:
     that every one of them is a problem the new adapter learned from)."""
     from cogumi.data import load_problems
 
-    counts = dict(experiment.benchmark.problems)
+    counts = experiment.benchmark.problems
     if split == "distill":
         counts = {c: min(n, experiment.generate.problems.get(c, 0)) for c, n in counts.items()}
     return [p for c in CATEGORIES for p in load_problems(experiment.data, c, split, counts.get(c, 0),

@@ -11,7 +11,6 @@ from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-
 from cogumi.console import console, show
 from cogumi.files import check_fingerprint, write_json
 from cogumi.generate import barrier, is_main, read_rows
@@ -86,7 +85,6 @@ def report(cfg, records: dict[str, list[dict]], timings: dict) -> dict:
                           seed=cfg.seed, config=str(out / "config.json"), timings=timings,
                           extra={"split": cfg.benchmark.split, "notes": notes})
     paths = write_report(result, report_dir(cfg))
-    # A log file gets the whole table rather than an 80-column fold of it
     show(report_table(result))
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return result

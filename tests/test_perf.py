@@ -23,6 +23,7 @@ def test_perf_harness_measures_every_row_and_its_baselines_agree(tmp_path):
     for row in rows.values():
         assert row["speedup"] == round(row["tokens_per_s"] / row["baseline_tokens_per_s"], 2)
         assert row["seconds"] > 0 and row["baseline_seconds"] > 0
+        assert len(row["runs_seconds"]) == len(row["baseline_runs_seconds"]) == 1  # --repeats 1
     assert rows["generate stage, greedy"]["note"] == "4/4 outputs identical"  # the engine matches model.generate
     assert rows["3 samples per prompt"]["note"].endswith("6/6 samples identical")  # one prefill, same samples
     padding_free = rows["SFT, padding-free"]["note"].split()

@@ -33,7 +33,7 @@ def extract_short_answer(text: str) -> str | None:
     """The phrase after the last "answer is", else after the final sentence's last "is"."""
     if not text or not text.strip():
         return None
-    if _ANSWER_IS.search(text):
+    if _ANSWER_IS.search(text):  # said, even with nothing after it: then there is no answer
         return answer_phrase(text)
     last = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s][-1]
     match = _IS.search(last)
