@@ -13,12 +13,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-from cogumi.console import console
+from cogumi.config import LlamaDims
+from cogumi.console import Meter, console
 from cogumi.files import write_json
-from cogumi.models import LlamaDims, build_llama
 from cogumi.tokenizer import build_tokenizer
 from cogumi.world import CATEGORIES, Problem, check_categories, make_split, respond
 from cogumi.world.knowledge import fact_prompts
@@ -95,6 +92,8 @@ def _encode(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]
 
 def _batches(examples: list[tuple[list[int], list[int]]], batch_size: int, pad_id: int, rng: random.Random):
     """Endless batches of similar-length sequences, right-padded; labels -100 on prompt and padding."""
+    import torch
+
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     while True:
@@ -112,6 +111,8 @@ def _batches(examples: list[tuple[list[int], list[int]]], batch_size: int, pad_i
 
 def train_steps(model, examples, steps: int, lr: float, batch_size: int, pad_id: int, seed: int, label: str) -> float:
     """AdamW with warm-up and cosine decay over ``steps``; returns the mean loss of the last 50 steps."""
+    import torch
+
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     warmup = max(1, steps // 20)
@@ -120,10 +121,7 @@ def train_steps(model, examples, steps: int, lr: float, batch_size: int, pad_id:
     batches = _batches(examples, batch_size, pad_id, random.Random(seed))
     model.train()
     losses: list[float] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=steps, loss=float("nan"))
+    with Meter(label, steps, "steps") as meter:
         for step in range(steps):
             ids, labels, mask = next(batches)
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -134,16 +132,17 @@ def train_steps(model, examples, steps: int, lr: float, batch_size: int, pad_id:
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
             recent = sum(losses[-20:]) / len(losses[-20:])
-            progress.update(task, advance=1, loss=recent)
-            if not console.is_terminal and (step + 1) % max(1, steps // 20) == 0:  # a log gets lines, not a live bar
-                console.print(f"{label}: step {step + 1}/{steps}, loss {recent:.3f}")
+            meter.advance(1, note=f"loss {recent:.3f}")
     model.eval()
     return sum(losses[-50:]) / len(losses[-50:])
 
 
 def build(cfg: TinyBuildConfig) -> Path:
     """Build tokenizer, base and Phase 1A adapter into ``cfg.output_dir``; returns that folder."""
+    import torch
     from peft import LoraConfig, get_peft_model
+
+    from cogumi.models import build_llama
 
     torch.set_num_threads(cfg.threads)
     started = time.perf_counter()

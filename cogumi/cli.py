@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
-from pathlib import Path
 
 # What the libraries print that a user of this command can do nothing about. Set before the
 # libraries are imported, since bitsandbytes logs while it is being imported.
@@ -16,6 +16,9 @@ _LIBRARY_NOISE = (
     r"You have overridden `transfer_batch_to_device`",  # on purpose: batches hold problems, not tensors
     r"Couldn't infer the batch indices",  # the prediction writer does not need them
 )
+# One progress display per stage is Cogumi's own: no tqdm bars from loading weights or mapping datasets.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 for _message in _LIBRARY_NOISE:
     warnings.filterwarnings("ignore", message=_message)
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)  # CPU 4-bit kernels: never used here
@@ -31,62 +34,48 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvert()
 from jsonargparse import ActionConfigFile, ArgumentParser  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
-from cogumi.build_tiny import TinyBuildConfig, build  # noqa: E402
-from cogumi.console import console  # noqa: E402
+from cogumi.build_tiny import TinyBuildConfig  # noqa: E402
 from cogumi.config import Experiment  # noqa: E402
-from cogumi.perf import PerfConfig, run_perf  # noqa: E402
+from cogumi.console import console  # noqa: E402
+from cogumi.perf import PerfConfig  # noqa: E402
 
 
-def run_build_tiny(cfg: TinyBuildConfig) -> None:
-    """Rebuild the tiny checkpoint (tokenizer, base, Phase 1A adapter) from its seed."""
-    build(cfg)
-
-
-def _use_threads(cfg: Experiment) -> None:
+def _use_threads(cfg) -> None:
     if cfg.threads:
         import torch
 
         torch.set_num_threads(cfg.threads)
 
 
-def run_benchmark(cfg: Experiment) -> None:
-    """Benchmark the Phase 1A model and every trained adapter of the run on the held-out benchmark
-    split (or, with --benchmark.split distill, on the problems they learned from), then write the
-    report (report.json, report.md, report.png). Rerunning resumes."""
-    from cogumi.fit import benchmark_models, report
-    from cogumi.generate import is_main
+def _stages_of(command: str):
+    def run(cfg: Experiment) -> None:
+        from cogumi.fit import run_command
 
-    _use_threads(cfg)
-    records = benchmark_models(cfg)
-    if is_main():
-        report(cfg, records, timings={})
+        _use_threads(cfg)
+        run_command(cfg, command)
+    return run
 
 
 def run_fit(cfg: Experiment) -> None:
     """The whole experiment: generate -> filter -> train -> benchmark -> report, in output_dir.
-    Rerunning the same command resumes where it stopped."""
+    Rerunning resumes where it stopped, skips every stage whose settings are unchanged and redoes
+    from the first stage whose settings changed."""
     from cogumi.fit import fit
 
     _use_threads(cfg)
     fit(cfg)
 
 
-def run_generate(cfg: Experiment) -> None:
-    """Answer every category's distill split with its decoding policy and filter the answers into
+run_generate = _stages_of("generate")
+run_generate.__doc__ = """Answer every category's distill split with its decoding policy and filter the answers into
     data/<category>_distilled.jsonl plus data/audit.json. Rerunning resumes."""
-    from cogumi.distill import generate_and_filter
-
-    _use_threads(cfg)
-    generate_and_filter(cfg)
-
-
-def run_train(cfg: Experiment) -> None:
-    """Train a new LoRA on data/<category>_distilled.jsonl with each category's training temperature,
-    on the merged Phase 1A model; saves it to train/adapter. Rerunning resumes."""
-    from cogumi.train import run_training
-
-    _use_threads(cfg)
-    run_training(cfg, Path(cfg.output_dir) / "train")
+run_train = _stages_of("train")
+run_train.__doc__ = """Train the new LoRA (and the plain-SFT ablation when asked) on data/<category>_distilled.jsonl
+    with each category's training temperature; saves it to train/adapter. Rerunning resumes."""
+run_benchmark = _stages_of("benchmark")
+run_benchmark.__doc__ = """Benchmark the Phase 1A model and every up-to-date trained adapter of the run on the held-out
+    benchmark split (or, with --benchmark.split distill, on the problems they learned from), then write
+    the report (report.json, report.md, report.png). Rerunning resumes."""
 
 
 def run_plan(cfg: Experiment) -> None:
@@ -95,6 +84,20 @@ def run_plan(cfg: Experiment) -> None:
 
     if plan(cfg):
         sys.exit(2)
+
+
+def run_build_tiny(cfg: TinyBuildConfig) -> None:
+    """Rebuild the tiny checkpoint (tokenizer, base, Phase 1A adapter) from its seed."""
+    from cogumi.build_tiny import build
+
+    build(cfg)
+
+
+def run_perf(cfg: PerfConfig) -> None:
+    """Measure generation and training speed and memory against their baselines."""
+    from cogumi.perf import run_perf as measure
+
+    measure(cfg)
 
 
 COMMANDS = {
@@ -137,13 +140,15 @@ def parse(argv: list[str] | None = None):
         raise  # parser.error exits; this only tells type checkers so
 
 
-def _keep_traceback(name: str, cfg) -> Path | None:
+def _keep_traceback(name: str, cfg):
     """Write the current exception's traceback into the run's logs/ folder; returns the file."""
     import traceback
 
     if not isinstance(cfg, Experiment):
         return None
-    path = Path(cfg.output_dir) / "logs" / f"{name}-error.log"
+    from cogumi.run import RunFolder
+
+    path = RunFolder(cfg.output_dir).logs / f"{name}-error.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(traceback.format_exc())

@@ -1,14 +1,42 @@
-"""Typed configuration shared by the stages; YAML files in configs/ map onto these dataclasses."""
+"""Typed configuration of every command; YAML files in configs/ map onto these dataclasses.
+
+This module imports no torch, Lightning, TRL or transformers, so that ``cogumi --help``,
+``--print_config`` and ``cogumi plan`` answer at once; the stages import them when they run.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from cogumi.benchmark import Measure
-from cogumi.data import DataConfig
-from cogumi.filter import FilterConfig
-from cogumi.generate import GenerateConfig
-from cogumi.train import TrainConfig
+from cogumi.categories import Category, Decoding, builtin, load_class
+from cogumi.data import Source
+
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+def _positive(owner: str, **values) -> None:
+    bad = {k: v for k, v in values.items() if v is not None and v <= 0}
+    if bad:
+        raise ValueError(f"{owner}: {', '.join(f'{k} must be > 0 (got {v})' for k, v in bad.items())}")
+
+
+@dataclass
+class LlamaDims:
+    """Dimensions of a Llama-architecture model built from scratch."""
+
+    hidden_size: int = 128
+    """Width of the residual stream."""
+    intermediate_size: int = 384
+    """Width of the MLP's hidden layer."""
+    num_hidden_layers: int = 4
+    """Number of transformer blocks."""
+    num_attention_heads: int = 4
+    """Number of query heads."""
+    num_key_value_heads: int = 2
+    """Number of key/value heads (grouped-query attention when fewer than the query heads)."""
+    max_position_embeddings: int = 256
+    """Longest sequence the model is built for."""
 
 
 @dataclass
@@ -25,13 +53,233 @@ class ModelConfig:
     """Weights dtype: float32, bfloat16, float16 or auto."""
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("float32", "bfloat16", "float16", "auto"):
-            raise ValueError(f"model.dtype must be float32, bfloat16, float16 or auto, got {self.dtype!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"model.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
+@dataclass
+class CategorySpec:
+    """One category of the run: a built-in one (named by its key) or your own (``class_path``)."""
+
+    class_path: str | None = None
+    """Your own category, ``package.module:ClassName`` (a subclass of cogumi.categories.Category);
+    null for the built-in category of this key."""
+    init_args: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the category's constructor (e.g. reasoning's vote_threshold)."""
+    decoding: Decoding = field(default_factory=Decoding)
+    """How its distill prompts are answered; null fields keep the category's default."""
+    training_temperature: float | None = None
+    """The Phase 1A temperature the trained model should match on these prompts; null keeps the default."""
+    distill: Source | None = None
+    """Problems the policy answers for distillation; null takes them from the tiny world."""
+    benchmark: Source | None = None
+    """Held-out problems the models are measured on; null takes them from the tiny world."""
+    prompt_template: str = "{prompt}"
+    """How a dataset's prompt is put to the model; {prompt} is replaced by it."""
+
+    def __post_init__(self) -> None:
+        if self.training_temperature is not None and self.training_temperature < 0:
+            raise ValueError(f"training_temperature must be >= 0, got {self.training_temperature}")
+        if "{prompt}" not in self.prompt_template:
+            raise ValueError(f"prompt_template {self.prompt_template!r} lacks {{prompt}}: the question would be dropped")
+
+    def build(self, name: str) -> Category:
+        """The category object, with this spec's settings over its defaults."""
+        classes = builtin()
+        if self.class_path is None and name not in classes:
+            raise ValueError(f"categories.{name}: no built-in category of that name (built in: "
+                             f"{', '.join(classes)}); give its class_path to declare your own")
+        cls = load_class(self.class_path, f"categories.{name}") if self.class_path else classes[name]
+        if self.class_path and cls.name != name:
+            raise ValueError(f"categories.{name}: {self.class_path} is named {cls.name!r}; use that key")
+        try:
+            category = cls(**self.init_args)
+        except TypeError as error:
+            raise ValueError(f"categories.{name}.init_args: {error}") from error
+        category.decoding = self.decoding.over(cls.default_decoding)
+        Decoding.__post_init__(category.decoding)  # the merged policy must be consistent too
+        if self.training_temperature is not None:
+            category.training_temperature = self.training_temperature
+        category.sources = {"distill": self.distill, "benchmark": self.benchmark}
+        category.prompt_template = self.prompt_template
+        return category
+
+
+def _spec(name: str, value: dict | CategorySpec | None) -> CategorySpec:
+    """``categories.<name>`` of a config file as a ``CategorySpec``, refusing unknown keys by name."""
+    if isinstance(value, CategorySpec):
+        return value
+    value = dict(value or {})
+    known = {f.name for f in fields(CategorySpec)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"categories.{name} has unknown settings {unknown}; it takes {sorted(known)}")
+    nested = {"decoding": Decoding, "distill": Source, "benchmark": Source}
+    for key, kind in nested.items():
+        if isinstance(value.get(key), dict):
+            try:
+                value[key] = kind(**value[key])
+            except TypeError as error:
+                raise ValueError(f"categories.{name}.{key}: {error}") from error
+    value.setdefault("decoding", Decoding())
+    return CategorySpec(**value)
+
+
+def resolve_categories(specs: dict[str, dict]) -> dict[str, Category]:
+    """Every built-in category, then the user's own, each with its settings from ``specs``."""
+    names = [*builtin(), *(n for n in specs if n not in builtin())]
+    return {name: _spec(name, specs.get(name)).build(name) for name in names}
+
+
+def check_counts(counts: dict[str, int], names, setting: str) -> None:
+    """Refuse a count for a category the run does not have (a typo, usually) or a negative one."""
+    unknown = set(counts) - set(names)
+    if unknown:
+        raise ValueError(f"{setting} names unknown categories {sorted(unknown)}; the run has {list(names)} "
+                         "(declare your own under categories:)")
+    negative = {k: v for k, v in counts.items() if v < 0}
+    if negative:
+        raise ValueError(f"{setting} must not be negative, got {negative}")
+
+
+@dataclass
+class DataConfig:
+    """The guard between the distill and benchmark problems."""
+
+    ngram: int = 13
+    """Word n-gram length of the near-duplicate check between the distill and benchmark sources."""
+    allow_overlap: bool = False
+    """Go on when distill and benchmark problems overlap; the report then says so."""
+
+    def __post_init__(self) -> None:
+        _positive("data", ngram=self.ngram)
+
+
+@dataclass
+class GenerateConfig:
+    """How the distill split is answered."""
+
+    problems: dict[str, int] = field(default_factory=lambda: {c: 100 for c in builtin()})
+    """Distill-split problems per category."""
+    batch_size: int = 32
+    """Prompts per generation batch (each expands to its category's samples); the most a batch
+    holds when ``memory_budget_gb`` chooses the size."""
+    memory_budget_gb: float | None = None
+    """Choose each category's batch size so that its KV cache fits this many GiB (at most
+    ``batch_size``); null uses ``batch_size`` for every category."""
+
+    def __post_init__(self) -> None:
+        _positive("generate", batch_size=self.batch_size, memory_budget_gb=self.memory_budget_gb)
+
+
+@dataclass
+class LoraSettings:
+    """The new LoRA adapter."""
+
+    rank: int = 16
+    """Rank of the LoRA matrices."""
+    alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / rank)."""
+    dropout: float = 0.0
+    """Dropout on the LoRA input."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                               "gate_proj", "up_proj", "down_proj"])
+    """Linear layers that receive a LoRA."""
+
+    def __post_init__(self) -> None:
+        _positive("train.lora", rank=self.rank, alpha=self.alpha)
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"train.lora.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class TrainConfig:
+    """How the new LoRA is trained on ``data/<category>_distilled.jsonl``."""
+
+    temperature_scaling: bool = True
+    """Scale each example's logits by tau / serve_temperature; false trains plain SFT (the ablation)."""
+    tau_min: float = 0.05
+    """Floor of the training temperature (tau = 0 would need infinite logits)."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """The new adapter."""
+    learning_rate: float = 2e-4
+    """Peak learning rate of the LoRA matrices (linear warm-up, then cosine decay)."""
+    logit_scale: bool = True
+    """Also learn one scalar that multiplies the logits, stored as the final norm's weight in the
+    adapter. A training temperature below serve_temperature asks for logits up to
+    serve_temperature / tau times larger than a LoRA behind a frozen final norm can make; a single
+    scale sharpens them without changing any token's rank."""
+    logit_scale_learning_rate: float = 0.05
+    """Peak learning rate of the logit scale (it is learned in log space)."""
+    epochs: float = 2.0
+    """Passes over the distilled data."""
+    batch_size: int = 8
+    """Sequences per device per optimiser step."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimiser step."""
+    max_length: int = 1024
+    """Longest training sequence in tokens (prompt + completion); longer ones are cut at the end."""
+    warmup_ratio: float = 0.05
+    """Fraction of steps spent warming the learning rate up."""
+    gradient_checkpointing: bool = True
+    """Recompute activations in the backward pass: less memory, ~30% more compute."""
+    group_by_length: bool = True
+    """Draw batches of similar length (less padding, the same loss); false draws them at random."""
+    padding_free: bool = False
+    """Flatten each batch into one sequence without padding; attention stays within each example
+    (position ids restart per example)."""
+    categories: list[str] | None = None
+    """Categories whose distilled data is trained on; null trains on every category the run generates for."""
+    logging_steps: int = 10
+    """Optimiser steps between loss log lines."""
+    save_steps: int = 50
+    """Optimiser steps between resumable checkpoints (a LoRA and its optimiser state are small, so
+    a crash costs at most this many steps)."""
+
+    def __post_init__(self) -> None:
+        _positive("train", tau_min=self.tau_min, learning_rate=self.learning_rate, epochs=self.epochs,
+                  batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
+                  max_length=self.max_length, logging_steps=self.logging_steps, save_steps=self.save_steps,
+                  logit_scale_learning_rate=self.logit_scale_learning_rate)
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+
+# The splits a benchmark can measure: the held-out one, or the problems the new adapter learned from.
+MEASURED_SPLITS = ("benchmark", "distill")
+
+
+@dataclass
+class BenchmarkConfig:
+    """Which problems are measured and how the model is sampled."""
+
+    problems: dict[str, int] = field(default_factory=lambda: {c: 60 for c in builtin()})
+    """Benchmark-split problems per category (capped at what the split holds)."""
+    samples_per_problem: int = 8
+    """Samples per problem at the experiment's ``serve_temperature``."""
+    max_new_tokens: int = 96
+    """Generation limit per response."""
+    batch_size: int = 32
+    """Prompts per generation batch."""
+    bootstrap: int = 1000
+    """Bootstrap resamples for the 95% interval of each before/after delta."""
+    split: str = "benchmark"
+    """Problems measured: "benchmark" (held out, what the report is for) or "distill" (the first of
+    the problems the new adapter was trained on: how well it learned them, not how it generalises;
+    records and report go to benchmark_distill/)."""
+
+    def __post_init__(self) -> None:
+        if self.split not in MEASURED_SPLITS:
+            raise ValueError(f"benchmark.split must be one of {list(MEASURED_SPLITS)}, got {self.split!r}")
+        if self.samples_per_problem < 2:
+            raise ValueError("benchmark.samples_per_problem must be >= 2 for agreement to mean anything")
+        _positive("benchmark", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                  bootstrap=self.bootstrap)
 
 
 @dataclass
 class Experiment:
-    """One experiment: the model, the output folder and each stage's settings."""
+    """One experiment: the model, the output folder, the categories and each stage's settings."""
 
     output_dir: str = "runs/tiny"
     """Folder that receives everything the run writes; rerunning resumes it."""
@@ -39,15 +287,18 @@ class Experiment:
     """Seed for every random choice of the run."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The policy model."""
+    categories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Settings per category, each a mapping with the keys of CategorySpec: decoding {temperature,
+    samples, max_new_tokens}, training_temperature, init_args (the category's own options), distill
+    and benchmark (data sources), prompt_template, and class_path to declare your own category
+    (package.module:ClassName). A built-in category left out keeps its defaults."""
     data: DataConfig = field(default_factory=DataConfig)
-    """Where each category's distill and benchmark problems come from (default: the tiny world)."""
+    """The overlap guard between the distill and benchmark problems."""
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     """How the distill split is answered."""
-    filter: FilterConfig = field(default_factory=FilterConfig)
-    """What each category keeps."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """How the new LoRA is trained."""
-    benchmark: Measure = field(default_factory=Measure)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     """How the benchmark split is measured."""
     serve_temperature: float = 0.7
     """Temperature the model is served at: the benchmark samples at it, and the temperature-scaled
@@ -58,5 +309,17 @@ class Experiment:
     """CPU threads for torch; null leaves torch's default."""
 
     def __post_init__(self) -> None:
-        if self.serve_temperature <= 0:
-            raise ValueError(f"serve_temperature must be > 0 (it is a sampling temperature), got {self.serve_temperature}")
+        _positive("experiment", serve_temperature=self.serve_temperature, threads=self.threads)
+        self.resolved = resolve_categories(self.categories)
+        check_counts(self.generate.problems, self.resolved, "generate.problems")
+        check_counts(self.benchmark.problems, self.resolved, "benchmark.problems")
+        if self.train.categories is not None:
+            check_counts({c: 0 for c in self.train.categories}, self.resolved, "train.categories")
+
+    @property
+    def trained_categories(self) -> list[str]:
+        """The categories whose distilled data the new LoRA is trained on: ``train.categories``, or
+        every category the run generates for."""
+        if self.train.categories is not None:
+            return list(self.train.categories)
+        return [name for name in self.resolved if self.generate.problems.get(name, 0) > 0]

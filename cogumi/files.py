@@ -1,4 +1,4 @@
-"""Run-directory files: atomic JSON/JSONL writes and the settings fingerprint that guards resuming."""
+"""Run-folder files: atomic JSON/JSONL writes and reads."""
 
 from __future__ import annotations
 
@@ -18,22 +18,14 @@ def write_json(path: Path, payload) -> None:
     _atomic_write(path, json.dumps(payload, indent=2) + "\n")
 
 
+def read_json(path: Path):
+    return json.loads(path.read_text())
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     _atomic_write(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_jsonl(path: Path) -> list[dict]:
     with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def check_fingerprint(path: Path, settings: dict) -> None:
-    """Record ``settings`` beside a stage's output, or refuse to resume output made with others."""
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != settings:
-            changed = sorted(k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k))
-            raise SystemExit(
-                f"{path.parent} was made with different settings ({', '.join(changed)}); resuming would mix "
-                f"them. Use a new output_dir, or delete {path.parent} to redo that stage.")
-    write_json(path, settings)
+        return [json.loads(line) for line in f.read().split("\n") if line.strip()]

@@ -1,53 +1,55 @@
 """Filter stage: pure functions from raw samples to distilled examples and an audit.
 
-Each category keeps what its policy allows (DESIGN.md's table): verified-correct answers (math,
-code, knowledge), the majority answer's samples when agreement is high enough (reasoning), up to
-a few diverse well-formed outputs (creativity), or the first sample that meets every constraint
-(instruction). Every rejection is counted under its reason; an undecidable verdict is never
-counted as right or wrong.
+Each category's ``keep`` rule decides what becomes training data (DESIGN.md's table): the first
+verified-correct answer (math, code, knowledge), the majority answer's samples when agreement is
+high enough (reasoning), a few diverse well-formed outputs (creativity), or the first sample that
+meets every constraint (instruction). The shared rules live here. Every rejection is counted under
+its reason; an undecidable verdict is never counted as right or wrong.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
-from cogumi.verify.creativity import is_well_formed, similarity
-from cogumi.verify.judge import equivalence, judge
-from cogumi.verify.vote import majority
-from cogumi.world import CATEGORIES, Problem
+from cogumi.categories import Category, Keep, judge
+from cogumi.world import Problem
 
 
-def _default_training_temperature() -> dict[str, float]:
-    return {"math": 0.0, "code": 0.0, "reasoning": 0.0, "creativity": 0.3, "knowledge": 0.0, "instruction": 0.0}
+def keep_first_correct(verdicts: list, rejected: Counter, *, record_answer: bool = True) -> list[Keep]:
+    """The first verified-correct sample; every other verdict's reason is counted."""
+    kept = []
+    for i, verdict in enumerate(verdicts):
+        if verdict.correct:
+            kept.append(Keep(i, verdict.answer if record_answer else None, True, 1.0))
+        else:
+            rejected[verdict.reason] += 1
+    return kept[:1]
 
 
-@dataclass
-class FilterConfig:
-    """What each category keeps."""
+def keep_majority(samples: list[dict], verdicts: list, threshold: float, same: Callable[[str, str], bool],
+                  rejected: Counter) -> list[Keep]:
+    """The distinct samples of the majority answer, when at least ``threshold`` of all samples agree."""
+    from cogumi.verify.vote import majority
 
-    vote_threshold: float = 0.6
-    """Reasoning: least share of samples that must agree with the majority answer."""
-    creativity_keep: int = 3
-    """Creativity: most outputs kept per prompt."""
-    creativity_max_similarity: float = 0.5
-    """Creativity: two kept outputs share at most this Jaccard similarity of word bigrams."""
-    training_temperature: dict[str, float] = field(default_factory=_default_training_temperature)
-    """Training temperature written into each category's examples."""
-
-    def __post_init__(self) -> None:
-        if not 0 < self.vote_threshold <= 1:
-            raise ValueError(f"filter.vote_threshold must be in (0, 1], got {self.vote_threshold}")
-        if self.creativity_keep < 1:
-            raise ValueError("filter.creativity_keep must be >= 1")
-        missing = set(CATEGORIES) - set(self.training_temperature)
-        if missing:
-            raise ValueError(f"filter.training_temperature lacks {sorted(missing)}")
+    vote = majority([v.answer for v in verdicts], threshold, same)
+    if not vote.accepted:
+        rejected["no_answer" if vote.answer is None else "low_agreement"] += 1
+        return []
+    correct = verdicts[vote.members[0]].correct
+    seen, kept = set(), []
+    for i in vote.members:
+        if samples[i]["text"] not in seen:
+            seen.add(samples[i]["text"])
+            kept.append(Keep(i, vote.answer, correct, vote.agreement_rate))
+    return kept
 
 
 def select_diverse(texts: list[str], keep: int, max_similarity: float) -> list[int]:
     """Indices of up to ``keep`` texts chosen greedily for the largest minimum distance, never
     two closer than ``max_similarity`` allows. Starts from the first text."""
+    from cogumi.verify.creativity import similarity
+
     if not texts:
         return []
     chosen = [0]
@@ -65,78 +67,52 @@ def select_diverse(texts: list[str], keep: int, max_similarity: float) -> list[i
     return chosen
 
 
-def _example(problem: Problem, sample: dict, cfg: FilterConfig, *, answer, correct, agreement, n) -> dict:
+def keep_diverse(samples: list[dict], verdicts: list, keep: int, max_similarity: float,
+                 rejected: Counter) -> list[Keep]:
+    """Up to ``keep`` well-formed samples, no two more alike than ``max_similarity``."""
+    good = [i for i, v in enumerate(verdicts) if v.reason == "correct"]
+    rejected["ill_formed"] += len(samples) - len(good)
+    picked = select_diverse([samples[i]["text"] for i in good], keep, max_similarity)
+    rejected["too_similar"] += len(good) - len(picked)
+    return [Keep(good[i], None, None, None) for i in picked]
+
+
+def _example(problem: Problem, sample: dict, keep: Keep, category: Category, n: int) -> dict:
     return {"instruction": problem.prompt, "output": sample["text"],
-            "metadata": {"category": problem.category, "problem_id": problem.id, "answer": answer,
-                         "is_correct": correct, "generation_temp": sample["temperature"],
-                         "training_temp": cfg.training_temperature[problem.category],
-                         "agreement_rate": agreement, "num_samples": n, "source": problem.source}}
+            "metadata": {"category": problem.category, "problem_id": problem.id, "answer": keep.answer,
+                         "is_correct": keep.correct, "generation_temp": sample["temperature"],
+                         "training_temp": category.training_temperature,
+                         "agreement_rate": keep.agreement, "num_samples": n, "source": problem.source}}
 
 
-def distill(problems: list[Problem], samples: list[dict], cfg: FilterConfig) -> tuple[dict[str, list[dict]], dict]:
+def filter_samples(categories: Mapping[str, Category], problems: list[Problem],
+                   samples: list[dict]) -> tuple[dict[str, list[dict]], dict]:
     """Distilled examples per category and the audit (problems, samples, accepted, rejected by reason)."""
     by_problem: dict[str, list[dict]] = defaultdict(list)
     for row in samples:
         by_problem[row["problem_id"]].append(row)
-    examples: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
+    examples: dict[str, list[dict]] = {}
     audit: dict[str, dict] = {}
-    for category in CATEGORIES:
-        chosen = [p for p in problems if p.category == category and by_problem.get(p.id)]
+    for name, category in categories.items():
+        chosen = [p for p in problems if p.category == name and by_problem.get(p.id)]
         if not chosen:
             continue
         groups = [sorted(by_problem[p.id], key=lambda r: r["sample"]) for p in chosen]
-        flat_problems = [p for p, g in zip(chosen, groups) for _ in g]
         flat = [r for g in groups for r in g]
-        verdicts = judge(flat_problems, [r["text"] for r in flat], [r["finished"] for r in flat])
+        verdicts = judge(categories, [p for p, g in zip(chosen, groups) for _ in g], [r["text"] for r in flat],
+                         [r["finished"] for r in flat])
         rejected: Counter = Counter()
+        examples[name] = []
         offset = 0
         for problem, group in zip(chosen, groups):
             mine = verdicts[offset:offset + len(group)]
             offset += len(group)
-            kept = _filter_problem(problem, group, mine, cfg, rejected)
-            examples[category] += kept
-        audit[category] = {"problems": len(chosen), "samples": len(flat), "accepted": len(examples[category]),
-                           "problems_accepted": len({e["metadata"]["problem_id"] for e in examples[category]}),
-                           "rejected": dict(sorted(rejected.items()))}
+            for keep in category.keep(problem, group, mine, rejected):
+                examples[name].append(_example(problem, group[keep.index], keep, category, len(group)))
+        audit[name] = {"problems": len(chosen), "samples": len(flat), "accepted": len(examples[name]),
+                       "problems_accepted": len({e["metadata"]["problem_id"] for e in examples[name]}),
+                       "rejected": dict(sorted(rejected.items()))}
     return examples, audit
-
-
-def _filter_problem(problem: Problem, group: list[dict], verdicts: list, cfg: FilterConfig, rejected: Counter) -> list[dict]:
-    n = len(group)
-    if problem.category in ("math", "code", "knowledge"):
-        kept = []
-        for sample, verdict in zip(group, verdicts):
-            if verdict.correct:
-                kept.append(_example(problem, sample, cfg, answer=verdict.answer if problem.category != "code" else None,
-                                     correct=True, agreement=1.0, n=n))
-            else:
-                rejected[verdict.reason] += 1
-        return kept[:1]
-    if problem.category == "reasoning":
-        vote = majority([v.answer for v in verdicts], cfg.vote_threshold, equivalence("reasoning"))
-        if not vote.accepted:
-            rejected["no_answer" if vote.answer is None else "low_agreement"] += 1
-            return []
-        correct = verdicts[vote.members[0]].correct
-        seen, kept = set(), []
-        for i in vote.members:
-            if group[i]["text"] not in seen:
-                seen.add(group[i]["text"])
-                kept.append(_example(problem, group[i], cfg, answer=vote.answer, correct=correct,
-                                     agreement=vote.agreement_rate, n=n))
-        return kept
-    if problem.category == "creativity":
-        good = [i for i, s in enumerate(group) if is_well_formed(s["text"], s["finished"])]
-        rejected["ill_formed"] += n - len(good)
-        picked = select_diverse([group[i]["text"] for i in good], cfg.creativity_keep, cfg.creativity_max_similarity)
-        rejected["too_similar"] += len(good) - len(picked)
-        return [_example(problem, group[good[i]], cfg, answer=None, correct=None, agreement=None, n=n) for i in picked]
-    # instruction: the first sample that meets every constraint
-    for sample, verdict in zip(group, verdicts):
-        if verdict.correct:
-            return [_example(problem, sample, cfg, answer=None, correct=True, agreement=None, n=n)]
-    rejected["constraint_failed" if any(v.reason == "incorrect" for v in verdicts) else "no_answer"] += 1
-    return []
 
 
 _METADATA_TYPES = {"category": str, "problem_id": str, "answer": (str, type(None)), "is_correct": (bool, type(None)),
@@ -144,7 +120,7 @@ _METADATA_TYPES = {"category": str, "problem_id": str, "answer": (str, type(None
                    "agreement_rate": (int, float, type(None)), "num_samples": int, "source": str}
 
 
-def validate_example(row: dict, where: str = "example") -> None:
+def validate_example(row: dict, where: str = "example", categories=None) -> None:
     """Raise ValueError naming the first field of ``row`` that breaks the distilled-example schema."""
     for key in ("instruction", "output"):
         if not isinstance(row.get(key), str):
@@ -157,5 +133,40 @@ def validate_example(row: dict, where: str = "example") -> None:
             raise ValueError(f"{where}: metadata lacks '{key}'")
         if not isinstance(metadata[key], kind) or (kind == int and isinstance(metadata[key], bool)):
             raise ValueError(f"{where}: metadata '{key}' has the wrong type ({type(metadata[key]).__name__})")
-    if metadata["category"] not in CATEGORIES:
+    if categories is not None and metadata["category"] not in categories:
         raise ValueError(f"{where}: unknown category {metadata['category']!r}")
+
+
+def audit_table(audit: dict):
+    from rich.table import Table
+
+    table = Table(title="filter audit")
+    for column in ("category", "problems", "samples", "accepted", "problems kept", "rejected"):
+        table.add_column(column, justify="left" if column in ("category", "rejected") else "right")
+    for category, row in audit.items():
+        reasons = ", ".join(f"{k} {v}" for k, v in row["rejected"].items() if v) or "-"
+        table.add_row(category, str(row["problems"]), str(row["samples"]), str(row["accepted"]),
+                      str(row["problems_accepted"]), reasons)
+    return table
+
+
+def run_filter(cfg, run) -> dict:
+    """Filter the run's raw samples into ``data/<category>_distilled.jsonl`` and ``data/audit.json``;
+    returns the audit."""
+    from cogumi.console import show
+    from cogumi.files import write_json, write_jsonl
+    from cogumi.generate import draw_problems, read_samples
+
+    examples, audit = filter_samples(cfg.resolved, draw_problems(cfg, run), read_samples(cfg, run))
+    for name, rows in examples.items():
+        write_jsonl(run.distilled(name), rows)
+    write_json(run.audit, audit)
+    show(audit_table(audit))
+    return audit
+
+
+def clear_filtered(run) -> None:
+    """Forget the distilled data (its settings changed)."""
+    for path in run.data.glob("*_distilled.jsonl"):
+        path.unlink()
+    run.audit.unlink(missing_ok=True)

@@ -1,24 +1,26 @@
 """The experiment: generate -> filter -> train -> benchmark -> report, each stage reading the previous
-stage's files from the run directory. The orchestrator runs no loop itself; a stage that finished
-is recorded in ``timings.json`` and skipped on a rerun, a stage that was cut short resumes.
+stage's files from the run folder. The orchestrator runs no loop itself: it works out each stage's
+settings, says which stages it will skip and why, and runs the rest (see ``cogumi.stages``).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
+
+from rich.table import Table
 
 from cogumi.console import console, show
-from cogumi.files import check_fingerprint, write_json
-from cogumi.generate import barrier, is_main, read_rows
+from cogumi.dist import barrier, is_main
+from cogumi.files import read_json, write_json
+from cogumi.run import VARIANT_FOLDERS, RunFolder
+from cogumi.stages import Stage, changed_settings, run_stage, status
 
 PACKAGES = ("cogumi", "torch", "transformers", "peft", "trl", "lightning", "torchmetrics", "math-verify",
             "bitsandbytes", "jsonargparse")
-# Settings that do not change results, so a rerun may differ in them.
-NEUTRAL = ("threads", "output_dir")
+# Stage names by command; "train" also trains the ablation when the config asks for it.
+COMMAND_STAGES = {"fit": ("generate", "filter", "train", "benchmark", "report"), "generate": ("generate", "filter"),
+                  "train": ("train",), "benchmark": ("benchmark", "report")}
 
 
 def versions() -> dict[str, str | None]:
@@ -31,110 +33,151 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def save_run_config(cfg, out: Path) -> None:
-    """The resolved config and package versions beside the results; a rerun with other settings is
-    refused rather than mixed into the same directory."""
+def bind_run(cfg, run: RunFolder) -> None:
+    """A run folder belongs to one model: refuse another, naming the setting; record the config and
+    versions of this command beside the results."""
+    model = asdict(cfg.model)
+    if run.binding.exists():
+        recorded = read_json(run.binding)["model"]
+        if recorded != model:
+            key = changed_settings(recorded, model)[0]
+            raise ValueError(f"{run.root} holds the results of model.{key} = {recorded.get(key)!r}; this command "
+                             f"asks for model.{key} = {model.get(key)!r}. Results of two models never mix in "
+                             "one folder: use a new --output_dir for the other model")
     if is_main():
-        settings = {k: v for k, v in asdict(cfg).items() if k not in NEUTRAL}
-        check_fingerprint(out / "config.json", settings)
-        write_json(out / "versions.json", versions())
+        write_json(run.binding, {"model": model})
+        write_json(run.config, asdict(cfg))
+        write_json(run.versions, versions())
 
 
-def adapter_dirs(cfg) -> dict[str, Path]:
-    """The trained adapters of this run, by model variant."""
-    out = Path(cfg.output_dir)
-    dirs = {"after": out / "train" / "adapter"}
-    if cfg.ablation:
-        dirs["ablation"] = out / "train_plain" / "adapter"
-    return dirs
+def generate_stage(cfg, run: RunFolder) -> Stage:
+    from cogumi.generate import category_settings, clear_categories, run_generation, stale_categories
+
+    settings = {"model": asdict(cfg.model), "seed": cfg.seed, "categories": {
+        name: category_settings(c, cfg.generate.problems.get(name, 0), cfg.generate.batch_size,
+                                cfg.generate.memory_budget_gb) for name, c in cfg.resolved.items()}}
+    return Stage("generate", settings, lambda: run_generation(cfg, run),
+                 lambda old: clear_categories(run, stale_categories(old, settings)))
 
 
-def benchmark_models(cfg) -> dict[str, list[dict]]:
-    """Benchmark the Phase 1A model ("before") and every trained variant whose adapter exists."""
-    from cogumi.benchmark import benchmark_problems, results_dir, run_benchmark, settings_of
-    from cogumi.models import add_adapter, load_policy
+def filter_stage(cfg, run: RunFolder, generate: Stage) -> Stage:
+    from cogumi.filter import clear_filtered, run_filter
 
-    out = results_dir(cfg)
-    if is_main():
-        check_fingerprint(out / "settings.json", {**settings_of(cfg.benchmark, cfg.serve_temperature, cfg.seed),
-                                                  "data": asdict(cfg.data)})
-    problems = benchmark_problems(cfg, cfg.benchmark.split)
-    variants = {"before": None, **{k: v for k, v in adapter_dirs(cfg).items() if v.exists()}}
-    records = {}
-    for label, adapter in variants.items():
-        console.print(f"benchmark: {label}" + (f" ({adapter})" if adapter else f" ({cfg.model.adapter or cfg.model.base})"))
-        model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, load_in_4bit=cfg.model.load_in_4bit,
-                                       dtype=cfg.model.dtype)
-        if adapter is not None:
-            model = add_adapter(model, str(adapter))
-        records[label] = run_benchmark(model, tokenizer, problems, cfg.benchmark, cfg.serve_temperature, cfg.seed,
-                                       out / f"{label}.jsonl")
-        del model
-    return records
+    settings = {"inputs": {"generate": generate.digest},
+                "categories": {name: {"options": c.options(), "training_temperature": c.training_temperature}
+                               for name, c in cfg.resolved.items()}}
+    return Stage("filter", settings, lambda: run_filter(cfg, run), lambda old: clear_filtered(run))
 
 
-def report(cfg, records: dict[str, list[dict]], timings: dict) -> dict:
-    from cogumi.benchmark import report_dir
+def train_stage(cfg, run: RunFolder, filtered: Stage, variant: str) -> Stage:
+    from cogumi.train import clear_training, run_training
+
+    train = cfg.train if variant == "after" else replace(cfg.train, temperature_scaling=False)
+    settings = {"inputs": {"filter": filtered.digest}, "model": asdict(cfg.model), "seed": cfg.seed,
+                "serve_temperature": cfg.serve_temperature, "train": asdict(train),
+                "categories": cfg.trained_categories}
+    work = lambda: run_training(train, cfg.model, run, variant, seed=cfg.seed,  # noqa: E731
+                                serve_temperature=cfg.serve_temperature, categories=cfg.trained_categories)
+    return Stage(VARIANT_FOLDERS[variant], settings, work, lambda old: clear_training(run, variant))
+
+
+def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
+    """``models``: label -> what that model is (the Phase 1A model, or a train stage's digest)."""
+    from cogumi.batches import remove
+    from cogumi.benchmark import run_benchmark
+
+    split = cfg.benchmark.split
+    measure = {k: v for k, v in asdict(cfg.benchmark).items() if k != "bootstrap"}
+    settings = {"benchmark": measure, "seed": cfg.seed, "serve_temperature": cfg.serve_temperature,
+                "data": {name: c.data_settings(split) for name, c in cfg.resolved.items()}, "models": models}
+
+    def clear(old: dict) -> None:
+        same_rest = {k: v for k, v in old.items() if k != "models"} == {k: v for k, v in settings.items() if k != "models"}
+        for label in old.get("models", {}):
+            if not same_rest or old["models"][label] != models.get(label):
+                remove(run.records(split, label))
+
+    def work() -> None:
+        for label in models:
+            run_benchmark(cfg, run, label)
+
+    return Stage("benchmark" if split == "benchmark" else "benchmark_distill", settings, work, clear)
+
+
+def report_stage(cfg, run: RunFolder, benchmark: Stage, timings: dict) -> Stage:
+    settings = {"inputs": {"benchmark": benchmark.digest}, "bootstrap": cfg.benchmark.bootstrap, "seed": cfg.seed}
+    name = "report" if cfg.benchmark.split == "benchmark" else "report_distill"
+    return Stage(name, settings, lambda: write_run_report(cfg, run, list(benchmark.settings["models"]), timings))
+
+
+def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> dict:
+    from cogumi.batches import read_batches
     from cogumi.report import build_report, report_table, write_report
 
-    out = Path(cfg.output_dir)
-    overlap = out / "problems" / "overlap.json"
-    notes = json.loads(overlap.read_text()) if overlap.exists() else []
-    result = build_report(records, serve_temperature=cfg.serve_temperature,
+    split = cfg.benchmark.split
+    records = {label: read_batches(run.records(split, label), list(cfg.resolved)) for label in labels}
+    notes = read_json(run.overlap) if run.overlap.exists() else []
+    result = build_report(cfg.resolved, records, serve_temperature=cfg.serve_temperature,
                           samples_per_problem=cfg.benchmark.samples_per_problem, resamples=cfg.benchmark.bootstrap,
-                          seed=cfg.seed, config=str(out / "config.json"), timings=timings,
-                          extra={"split": cfg.benchmark.split, "notes": notes})
-    paths = write_report(result, report_dir(cfg))
-    show(report_table(result))
+                          seed=cfg.seed, config=str(run.config), timings={k: v for k, v in timings.items()
+                                                                           if k != "report"},
+                          extra={"split": split, "notes": notes})
+    paths = write_report(result, cfg.resolved, run.report_files(split))
+    show(report_table(result, cfg.resolved))
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return result
 
 
-class Stages:
-    """Runs named stages once each, recording how long each took in ``timings.json``."""
+def plan_stages(cfg, run: RunFolder, command: str, timings: dict) -> list[Stage]:
+    """The stages ``command`` runs, with their settings worked out from ``cfg``."""
+    generate = generate_stage(cfg, run)
+    filtered = filter_stage(cfg, run, generate)
+    variants = ["after", "ablation"] if cfg.ablation else ["after"]
+    trains = {v: train_stage(cfg, run, filtered, v) for v in variants}
+    if command == "benchmark":  # alone, it measures the trained variants that are up to date
+        trains = {v: t for v, t in trains.items() if status(t, run.stage_record(t.name))[0] == "skip"}
+    benchmark = benchmark_stage(cfg, run, {"before": "phase1a", **{v: t.digest for v, t in trains.items()}})
+    stages = {"generate": [generate], "filter": [filtered], "train": list(trains.values()) if command != "benchmark"
+              else [], "benchmark": [benchmark], "report": [report_stage(cfg, run, benchmark, timings)]}
+    return [stage for name in COMMAND_STAGES[command] for stage in stages[name]]
 
-    def __init__(self, out: Path):
-        self.path = out / "timings.json"
-        self.timings: dict[str, float] = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    def run(self, name: str, work) -> None:
-        if name in self.timings:
-            console.print(f"[dim]{name}: done earlier ({self.timings[name]:.1f}s), skipped[/dim]")
-            return
-        console.rule(name)
-        started = time.perf_counter()
-        work()
-        self.timings[name] = round(time.perf_counter() - started, 1)
-        if is_main():
-            write_json(self.path, self.timings)
+def run_command(cfg, command: str) -> None:
+    """Run (or resume) the stages of ``command`` on the run folder of ``cfg``."""
+    run = RunFolder(cfg.output_dir)
+    bind_run(cfg, run)
+    timings = read_json(run.timings) if run.timings.exists() else {}
+    stages = plan_stages(cfg, run, command, timings)
+    table = Table(title=f"cogumi {command}: {run.root}")
+    for column in ("stage", "action", "why"):
+        table.add_column(column)
+    for stage in stages:
+        action, why = status(stage, run.stage_record(stage.name))
+        table.add_row(stage.name, action, why)
+    show(table)
+    for stage in stages:
+        console.rule(stage.name)
+        if run_stage(stage, run.stage_record(stage.name), timings, is_main()):
+            if is_main():
+                write_json(run.timings, timings)
+        elif stage.name.startswith("report") and is_main():
+            _show_report(cfg, run)
         barrier()
 
 
-def fit(cfg) -> dict:
-    """Run (or resume) the whole experiment of ``cfg``; returns the report."""
-    from cogumi.distill import generate_and_filter
-    from cogumi.train import run_training
+def _show_report(cfg, run: RunFolder) -> None:
+    from cogumi.report import report_table
 
+    path = run.report_files(cfg.benchmark.split)[0]
+    if path.exists():
+        show(report_table(read_json(path), cfg.resolved))
+
+
+def fit(cfg) -> None:
+    """Run (or resume) the whole experiment of ``cfg``."""
     from cogumi.plan import preflight
 
     problems = preflight(cfg)
     if problems:
         raise ValueError("the run cannot start; `cogumi plan` shows the whole plan:\n  " + "\n  ".join(problems))
-    out = Path(cfg.output_dir)
-    save_run_config(cfg, out)
-    stages = Stages(out)
-    stages.run("generate", lambda: generate_and_filter(cfg))
-    stages.run("train", lambda: run_training(cfg, out / "train"))
-    if cfg.ablation:
-        plain = replace(cfg.train, temperature_scaling=False)
-        stages.run("train_plain", lambda: run_training(cfg, out / "train_plain", plain))
-    records: dict[str, list[dict]] = {}
-    stages.run("benchmark", lambda: records.update(benchmark_models(cfg)))
-    if not is_main():
-        return {}
-    if not records:  # benchmarked earlier: read the records back from disk
-        from cogumi.benchmark import results_dir
-
-        labels = ["before", *adapter_dirs(cfg)]
-        records = {label: read_rows(results_dir(cfg) / f"{label}.jsonl") for label in labels}
-    return report(cfg, records, stages.timings)
+    run_command(cfg, "fit")

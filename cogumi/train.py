@@ -9,89 +9,24 @@ against each completion token, ``tau`` being the example's own training temperat
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from transformers import TrainerCallback
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-from cogumi.console import console
+from cogumi.config import ModelConfig, TrainConfig
+from cogumi.console import Meter, console
 from cogumi.files import write_json
-from cogumi.world import CATEGORIES, check_categories
+from cogumi.run import RunFolder
 
-ADAPTER_DIR = "adapter"
 IGNORE = -100
 FINAL_NORM = "model.norm"  # Llama's norm before the LM head
-
-
-@dataclass
-class LoraSettings:
-    """The new LoRA adapter."""
-
-    rank: int = 16
-    """Rank of the LoRA matrices."""
-    alpha: int = 32
-    """LoRA scaling numerator (the update is scaled by alpha / rank)."""
-    dropout: float = 0.0
-    """Dropout on the LoRA input."""
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                               "gate_proj", "up_proj", "down_proj"])
-    """Linear layers that receive a LoRA."""
-
-
-@dataclass
-class TrainConfig:
-    """How the new LoRA is trained on ``data/<category>_distilled.jsonl``."""
-
-    temperature_scaling: bool = True
-    """Scale each example's logits by tau / serve_temperature; false trains plain SFT (the ablation)."""
-    tau_min: float = 0.05
-    """Floor of the training temperature (tau = 0 would need infinite logits)."""
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    """The new adapter."""
-    learning_rate: float = 2e-4
-    """Peak learning rate of the LoRA matrices (linear warm-up, then cosine decay)."""
-    logit_scale: bool = True
-    """Also learn one scalar that multiplies the logits, stored as the final norm's weight in the
-    adapter. A training temperature below serve_temperature asks for logits up to
-    serve_temperature / tau times larger than a LoRA behind a frozen final norm can make; a single
-    scale sharpens them without changing any token's rank."""
-    logit_scale_learning_rate: float = 0.05
-    """Peak learning rate of the logit scale (it is learned in log space)."""
-    epochs: float = 2.0
-    """Passes over the distilled data."""
-    batch_size: int = 8
-    """Sequences per device per optimiser step."""
-    gradient_accumulation_steps: int = 1
-    """Micro-batches per optimiser step."""
-    max_length: int = 1024
-    """Longest training sequence in tokens (prompt + completion); longer ones are cut at the end."""
-    warmup_ratio: float = 0.05
-    """Fraction of steps spent warming the learning rate up."""
-    gradient_checkpointing: bool = True
-    """Recompute activations in the backward pass: less memory, ~30% more compute."""
-    group_by_length: bool = True
-    """Draw batches of similar length (less padding, the same loss); false draws them at random."""
-    padding_free: bool = False
-    """Flatten each batch into one sequence without padding; attention stays within each example
-    (position ids restart per example)."""
-    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
-    """Categories whose distilled data is trained on."""
-    logging_steps: int = 10
-    """Optimiser steps between loss log lines."""
-    save_steps: int = 50
-    """Optimiser steps between resumable checkpoints (a LoRA and its optimiser state are small, so
-    a crash costs at most this many steps)."""
-
-    def __post_init__(self) -> None:
-        if not 0 < self.tau_min:
-            raise ValueError(f"train.tau_min must be > 0, got {self.tau_min}")
-        check_categories(self.categories, "train.categories")
-        if self.lora.rank < 1 or self.batch_size < 1 or self.epochs <= 0 or self.learning_rate <= 0:
-            raise ValueError("train.lora.rank, train.batch_size, train.epochs and train.learning_rate must be positive")
 
 
 def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor,
@@ -162,12 +97,12 @@ class TemperatureSFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def training_examples(data_dir: Path, categories: list[str], tau_min: float) -> list[dict]:
+def training_examples(run: RunFolder, categories: list[str], tau_min: float) -> list[dict]:
     """Prompt-completion rows for TRL, each with its ``tau`` (the category's training temperature,
     floored at ``tau_min``), read from ``data/<category>_distilled.jsonl``."""
     rows = []
     for category in categories:
-        path = data_dir / f"{category}_distilled.jsonl"
+        path = run.distilled(category)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run `cogumi generate` with the same config first")
         with path.open() as f:
@@ -182,13 +117,13 @@ def training_examples(data_dir: Path, categories: list[str], tau_min: float) -> 
                     raise ValueError(f"{path}:{number}: not a distilled example ({error!r}); "
                                      "expected instruction, output and metadata.training_temp") from error
     if not rows:
-        raise ValueError(f"no distilled examples in {data_dir} for {categories}; the filter kept nothing to train on")
+        raise ValueError(f"no distilled examples in {run.data} for {categories}; the filter kept nothing to train on")
     return rows
 
 
-def sft_config(cfg: TrainConfig, out: Path, seed: int, bf16: bool) -> SFTConfig:
+def sft_config(cfg: TrainConfig, checkpoints: Path, seed: int, bf16: bool) -> SFTConfig:
     return SFTConfig(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=cfg.batch_size,
+        output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs, lr_scheduler_type="cosine", warmup_steps=cfg.warmup_ratio,
         # padding-free batches come from TemperatureCollator (TRL refuses its own flag with a custom collator)
@@ -196,11 +131,12 @@ def sft_config(cfg: TrainConfig, out: Path, seed: int, bf16: bool) -> SFTConfig:
         completion_only_loss=True, train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         gradient_checkpointing=cfg.gradient_checkpointing, logging_steps=cfg.logging_steps, save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=1, seed=seed, data_seed=seed, bf16=bf16,
-        report_to="none", dataset_num_proc=None, disable_tqdm=False, use_cpu=not torch.cuda.is_available())
+        report_to="none", dataset_num_proc=None, disable_tqdm=True, use_cpu=not torch.cuda.is_available())
 
 
-def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, out: Path, seed: int,
-                 serve_temperature: float, bf16: bool = False, quantization_config=None) -> TemperatureSFTTrainer:
+def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, checkpoints: Path, seed: int,
+                 serve_temperature: float, bf16: bool = False, quantization_config=None,
+                 label: str = "train") -> TemperatureSFTTrainer:
     """The configured trainer over ``rows``; ``model`` is the merged Phase 1A model or its path."""
     from datasets import Dataset
     from peft import LoraConfig
@@ -209,12 +145,41 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, out: Path
                       target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM",
                       modules_to_save=[FINAL_NORM] if cfg.logit_scale else None)
     trainer = TemperatureSFTTrainer(
-        model=model, args=sft_config(cfg, out, seed, bf16), train_dataset=Dataset.from_list(rows),
+        model=model, args=sft_config(cfg, checkpoints, seed, bf16), train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer, peft_config=lora, quantization_config=quantization_config,
         data_collator=TemperatureCollator(pad_token_id=tokenizer.pad_token_id, padding_free=cfg.padding_free),
         serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling)
     trainer.optimizer = _optimizer(trainer.model, cfg)  # the Trainer schedules it and checkpoints its state
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the loss goes to the progress display instead of raw dicts
+    trainer.add_callback(TrainProgress(label))
     return trainer
+
+
+class TrainProgress(TrainerCallback):
+    """The train stage's one progress display: optimiser steps, the latest loss, and an ETA."""
+
+    def __init__(self, label: str):
+        self.label, self.meter = label, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.meter = Meter(self.label, state.max_steps, "steps").__enter__()
+            self.meter.advance(state.global_step, note="(resumed)" if state.global_step else "")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.meter:
+            self.meter.advance(1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.meter and logs and "loss" in logs:
+            self.meter.note = f"loss {logs['loss']:.3f}"
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.meter:
+            self.meter.__exit__()
+            self.meter = None
 
 
 class UniformScale(torch.nn.Module):
@@ -273,42 +238,48 @@ def _last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def run_training(cfg, out: Path, train_cfg: TrainConfig | None = None) -> Path:
-    """Train the new LoRA of experiment ``cfg`` into ``out/adapter``; resumes from the last
-    checkpoint and does nothing when the adapter is already complete. Returns the adapter folder."""
+def run_training(cfg: TrainConfig, model_cfg: ModelConfig, run: RunFolder, variant: str, *, seed: int,
+                 serve_temperature: float, categories: list[str]) -> Path:
+    """Train the new LoRA of ``variant`` into its adapter folder; resumes from the last checkpoint
+    and does nothing when the adapter is already complete. Returns the adapter folder."""
     from cogumi.models import load_policy, merged_policy_path
 
-    train_cfg = train_cfg or cfg.train
-    adapter_dir = out / ADAPTER_DIR
+    adapter_dir = run.adapter(variant)
     if (adapter_dir / "train_log.json").exists():
-        console.print(f"{adapter_dir} is complete; delete it to train again")
+        console.print(f"{adapter_dir} is complete")
         return adapter_dir
-    rows = training_examples(Path(cfg.output_dir) / "data", train_cfg.categories, train_cfg.tau_min)
-    counts = {c: sum(r["category"] == c for r in rows) for c in train_cfg.categories}
+    rows = training_examples(run, categories, cfg.tau_min)
+    counts = {c: sum(r["category"] == c for r in rows) for c in categories}
     console.print(f"training a LoRA on {len(rows)} examples {counts}"
-                  f" ({'temperature-scaled' if train_cfg.temperature_scaling else 'plain'} SFT)")
+                  f" ({'temperature-scaled' if cfg.temperature_scaling else 'plain'} SFT)")
     started = time.perf_counter()
-    bf16 = cfg.model.dtype == "bfloat16"
-    if cfg.model.load_in_4bit:  # QLoRA: the merged Phase 1A model, saved once, reloaded in 4-bit
+    bf16 = model_cfg.dtype == "bfloat16"
+    if model_cfg.load_in_4bit:  # QLoRA: the merged Phase 1A model, saved once, reloaded in 4-bit
         from transformers import AutoTokenizer
 
         from cogumi.models import quantization_config
 
-        model = str(merged_policy_path(cfg.model, Path(cfg.output_dir) / "merged_policy"))
+        model = str(merged_policy_path(model_cfg, run.merged_policy))
         tokenizer = AutoTokenizer.from_pretrained(model)
         quant = quantization_config()
     else:
-        model, tokenizer = load_policy(cfg.model.base, cfg.model.adapter, dtype=cfg.model.dtype)
+        model, tokenizer = load_policy(model_cfg.base, model_cfg.adapter, dtype=model_cfg.dtype)
         quant = None
-    trainer = make_trainer(model, tokenizer, rows, train_cfg, out, cfg.seed, cfg.serve_temperature, bf16, quant)
-    trainer.train(resume_from_checkpoint=_last_checkpoint(out / "checkpoints"))
+    trainer = make_trainer(model, tokenizer, rows, cfg, run.checkpoints(variant), seed, serve_temperature, bf16, quant,
+                           label=run.train_dir(variant).name)
+    trainer.train(resume_from_checkpoint=_last_checkpoint(run.checkpoints(variant)))
     scale = bake_logit_scale(trainer.model)
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(adapter_dir)
         log = {"examples": counts, "logit_scale": round(scale, 4), "seconds": round(time.perf_counter() - started, 1),
-               "settings": asdict(train_cfg), "serve_temperature": cfg.serve_temperature,
+               "settings": asdict(cfg), "serve_temperature": serve_temperature,
                "history": trainer.state.log_history}
         write_json(adapter_dir / "train_log.json", log)
         console.print(f"saved the new LoRA to {adapter_dir} in {log['seconds']}s")
     trainer.accelerator.wait_for_everyone()
     return adapter_dir
+
+
+def clear_training(run: RunFolder, variant: str) -> None:
+    """Forget a variant's adapter and checkpoints (its settings changed)."""
+    shutil.rmtree(run.train_dir(variant), ignore_errors=True)

@@ -3,10 +3,10 @@ problems are measured."""
 
 import pytest
 
-from cogumi.benchmark import Measure, benchmark_problems, paired_delta, summarize
-from cogumi.config import Experiment
+from cogumi.benchmark import benchmark_problems, paired_delta, summarize
+from cogumi.categories import defaults
+from cogumi.config import BenchmarkConfig, Experiment, GenerateConfig
 from cogumi.data import load_problems
-from cogumi.generate import GenerateConfig
 from cogumi.world import CATEGORIES
 
 
@@ -19,7 +19,7 @@ def test_summary_means_over_problems():
              "majority_accuracy": 1.0, "agreement_rate": 0.75},
             {"problem_id": "b", "category": "math", "greedy_accuracy": 0.0, "sampled_accuracy": 0.25,
              "majority_accuracy": 0.0, "agreement_rate": 0.5}]
-    assert summarize(rows) == {"math": {"n": 2, "greedy_accuracy": 0.5, "sampled_accuracy": 0.375,
+    assert summarize(defaults(), rows) == {"math": {"n": 2, "greedy_accuracy": 0.5, "sampled_accuracy": 0.375,
                                         "majority_accuracy": 0.5, "agreement_rate": 0.625}}
 
 
@@ -36,14 +36,14 @@ def test_paired_delta_pairs_problems_and_brackets_the_mean():
 def test_the_distill_split_measures_the_problems_generation_answered():
     generated = {c: 4 for c in CATEGORIES}
     cfg = Experiment(generate=GenerateConfig(problems=generated),
-                     benchmark=Measure(problems={c: 6 for c in CATEGORIES}, split="distill"))
+                     benchmark=BenchmarkConfig(problems={c: 6 for c in CATEGORIES}, split="distill"))
     measured = benchmark_problems(cfg, "distill")
-    answered = [p for c in CATEGORIES for p in load_problems(cfg.data, c, "distill", generated[c], cfg.seed)]
+    answered = [p for c in CATEGORIES for p in load_problems(cfg.resolved[c], "distill", generated[c], cfg.seed)]
     assert [p.id for p in measured] == [p.id for p in answered]  # capped at what generation answered
-    held_out = benchmark_problems(cfg)
+    held_out = benchmark_problems(cfg, "benchmark")
     assert len(held_out) == 6 * len(CATEGORIES) and not {p.key for p in held_out} & {p.key for p in measured}
 
 
 def test_an_unknown_split_is_refused():
     with pytest.raises(ValueError, match="benchmark.split must be one of"):
-        Measure(split="test")
+        BenchmarkConfig(split="test")

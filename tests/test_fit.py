@@ -19,8 +19,8 @@ def _shrunken(tmp_path: Path) -> Path:
     config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=True)
     config["model"].update(base=str(SHIPPED / "base"), adapter=str(SHIPPED / "phase1a"))
     config["generate"]["problems"] = {c: 6 for c in CATEGORIES}
-    for policy in config["generate"]["decoding"].values():
-        policy["samples"] = min(policy["samples"], 3)
+    for category in config["categories"].values():
+        category["decoding"]["samples"] = min(category["decoding"]["samples"], 3)
     config["train"].update(epochs=1, batch_size=4, logging_steps=1)
     config["benchmark"].update(problems={c: 3 for c in CATEGORIES}, samples_per_problem=2, max_new_tokens=48,
                                bootstrap=50)
@@ -29,9 +29,24 @@ def _shrunken(tmp_path: Path) -> Path:
     return path
 
 
-def _fit(config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cogumi.cli", "fit", "--config", str(config)],
+def _fit(config: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cogumi.cli", "fit", "--config", str(config), *overrides],
                           capture_output=True, text=True, timeout=600)
+
+
+def _actions(out: str) -> dict[str, str]:
+    """The stage -> action table that `cogumi fit` prints before it starts."""
+    found = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) == 3 and cells[1] in ("run", "skip", "resume"):
+            found[cells[0]] = cells[1]
+    return found
+
+
+def _stamps(run: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(run)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in run.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".safetensors")}
 
 
 @pytest.mark.skipif(not (SHIPPED / "phase1a" / "adapter_model.safetensors").exists(),
@@ -41,12 +56,13 @@ def test_fit_runs_end_to_end_writes_its_files_and_resumes(tmp_path):
     first = _fit(config)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "run"
-    expected = {"config.json", "versions.json", "timings.json", "report.json", "report.md", "report.png",
-                "problems/distill.jsonl", "raw/samples.jsonl", "data/audit.json",
+    expected = {"config.json", "versions.json", "timings.json", "run.json", "report.json", "report.md", "report.png",
+                "problems/distill.jsonl", "data/audit.json",
                 "train/adapter/adapter_model.safetensors", "train/adapter/adapter_config.json",
                 "train/adapter/train_log.json", "train_plain/adapter/adapter_model.safetensors",
                 "benchmark/before.jsonl", "benchmark/after.jsonl", "benchmark/ablation.jsonl"}
-    expected |= {f"data/{c}_distilled.jsonl" for c in CATEGORIES}
+    expected |= {f"data/{c}_distilled.jsonl" for c in CATEGORIES} | {f"raw/{c}.jsonl" for c in CATEGORIES}
+    expected |= {f"stages/{s}.json" for s in ("generate", "filter", "train", "train_plain", "benchmark", "report")}
     written = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
     assert expected <= written, expected - written
 
@@ -54,7 +70,7 @@ def test_fit_runs_end_to_end_writes_its_files_and_resumes(tmp_path):
     assert {"before", "after", "ablation", "deltas", "serve_temperature", "samples_per_problem", "config",
             "timings_s"} <= set(report)
     assert report["serve_temperature"] == 0.7 and report["samples_per_problem"] == 2
-    assert set(report["timings_s"]) == {"generate", "train", "train_plain", "benchmark"}
+    assert set(report["timings_s"]) == {"generate", "filter", "train", "train_plain", "benchmark"}
     for label in ("before", "after", "ablation"):
         assert set(report[label]) == set(CATEGORIES)
         for category, metrics in report[label].items():
@@ -67,20 +83,38 @@ def test_fit_runs_end_to_end_writes_its_files_and_resumes(tmp_path):
     assert "math" in first.stdout and "sampled_accuracy" in first.stdout  # the table is printed
     assert (run / "report.png").read_bytes()[:4] == b"\x89PNG"
 
-    adapter = (run / "train" / "adapter" / "adapter_model.safetensors").read_bytes()
+    stamps = _stamps(run)
     again = _fit(config)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "skipped" in again.stdout
-    assert (run / "train" / "adapter" / "adapter_model.safetensors").read_bytes() == adapter
+    assert set(_actions(again.stdout).values()) == {"skip"}, again.stdout
+    assert _stamps(run) == stamps  # nothing rewritten
     assert json.loads((run / "report.json").read_text())["after"] == report["after"]
 
-    changed = subprocess.run([sys.executable, "-m", "cogumi.cli", "fit", "--config", str(config),
-                              "--serve_temperature", "0.5"], capture_output=True, text=True, timeout=600)
-    assert changed.returncode != 0 and "different settings (serve_temperature)" in changed.stderr
+    # (b) a changed bootstrap recomputes the report only
+    resampled = _fit(config, "--benchmark.bootstrap", "60")
+    assert resampled.returncode == 0, resampled.stderr[-3000:]
+    assert _actions(resampled.stdout) == {**{s: "skip" for s in _actions(again.stdout)}, "report": "run"}
+    assert _stamps(run) == stamps and json.loads((run / "report.json").read_text())["after"] == report["after"]
+
+    # (a) a changed training temperature reuses the raw samples and the "before" benchmark, and retrains
+    creativity = yaml.safe_load(config.read_text())["categories"]["creativity"]
+    creativity["training_temperature"] = 0.6
+    retrained = _fit(config, "--benchmark.bootstrap", "60", "--categories.creativity", json.dumps(creativity))
+    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    assert _actions(retrained.stdout) == {"generate": "skip", "filter": "run", "train": "run", "train_plain": "run",
+                                          "benchmark": "run", "report": "run"}
+    now = _stamps(run)
+    kept = {k for k in stamps if now.get(k) == stamps[k]}
+    assert {f"raw/{c}.jsonl" for c in CATEGORIES} | {"benchmark/before.jsonl", "problems/distill.jsonl"} <= kept
+    assert "train/adapter/adapter_model.safetensors" not in kept and "benchmark/after.jsonl" not in kept
+    assert all('"training_temp": 0.6' in line for line in (run / "data" / "creativity_distilled.jsonl").open())
+    report = json.loads((run / "report.json").read_text())
 
     # the same models measured on the problems they learned from, beside (not over) the held-out report
     on_distill = subprocess.run([sys.executable, "-m", "cogumi.cli", "benchmark", "--config", str(config),
-                                 "--benchmark.split", "distill"], capture_output=True, text=True, timeout=600)
+                                 "--benchmark.split", "distill", "--benchmark.bootstrap", "60",
+                                 "--categories.creativity", json.dumps(creativity)],
+                                capture_output=True, text=True, timeout=600)
     assert on_distill.returncode == 0, on_distill.stderr[-3000:]
     assert "distill split" in on_distill.stdout
     learned = json.loads((run / "benchmark_distill" / "report.json").read_text())

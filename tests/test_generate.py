@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cogumi.batches import read_batches
+from cogumi.config import LlamaDims
 from cogumi.filter import validate_example
-from cogumi.models import LlamaDims, build_llama
+from cogumi.models import build_llama
 from cogumi.world import CATEGORIES
 
 ROOT = Path(__file__).parents[1]
@@ -28,11 +30,11 @@ def random_checkpoint(tmp_path_factory, tokenizer):
 
 
 def _config(path: Path, out: Path, base: str, adapter, per_category: int, max_new_tokens: int = 24) -> Path:
-    decoding = {c: {"temperature": t, "samples": n, "max_new_tokens": max_new_tokens}
-                for c, (t, n) in {"math": (0.0, 1), "code": (0.0, 1), "reasoning": (0.1, 3), "creativity": (0.7, 3),
-                                  "knowledge": (0.0, 1), "instruction": (0.2, 2)}.items()}
+    categories = {c: {"decoding": {"temperature": t, "samples": n, "max_new_tokens": max_new_tokens}}
+                  for c, (t, n) in {"math": (0.0, 1), "code": (0.0, 1), "reasoning": (0.1, 3), "creativity": (0.7, 3),
+                                    "knowledge": (0.0, 1), "instruction": (0.2, 2)}.items()}
     config = {"output_dir": str(out), "seed": 0, "threads": 1, "model": {"base": base, "adapter": adapter},
-              "generate": {"problems": {c: per_category for c in CATEGORIES}, "batch_size": 2, "decoding": decoding}}
+              "categories": categories, "generate": {"problems": {c: per_category for c in CATEGORIES}, "batch_size": 2}}
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -51,20 +53,21 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_output(tmp_path, ra
     subprocess.run(_cli("generate", "--config", str(whole)), check=True, capture_output=True)
 
     broken = _config(tmp_path / "broken.yaml", tmp_path / "broken", base, None, per_category=4)
-    raw = tmp_path / "broken" / "raw" / "samples.jsonl"
+    raw = tmp_path / "broken" / "raw"
+    markers = lambda: sum(p.read_text().count("batch_done") for p in raw.glob("*.jsonl")) if raw.exists() else 0
     proc = subprocess.Popen(_cli("generate", "--config", str(broken)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (raw.exists() and raw.read_text().count("batch_done") >= 3):
+    while time.monotonic() < deadline and markers() < 3:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    markers = raw.read_text().count("batch_done")
-    assert 3 <= markers < 12, "the run must be killed part-way through its 12 batches"
+    assert 3 <= markers() < 12, "the run must be killed part-way through its 12 batches"
     assert not (tmp_path / "broken" / "data" / "audit.json").exists()
 
     subprocess.run(_cli("generate", "--config", str(broken)), check=True, capture_output=True)
-    assert _files(tmp_path / "broken") == {k: v for k, v in _files(tmp_path / "whole").items()}
-    rows = [json.loads(l) for l in raw.read_text().splitlines()]
+    same = lambda files: {k: v for k, v in files.items() if k not in ("config.json", "timings.json")}
+    assert same(_files(tmp_path / "broken")) == same(_files(tmp_path / "whole"))
+    rows = [json.loads(l) for p in sorted(raw.glob("*.jsonl")) for l in p.read_text().splitlines()]
     keys = [(r["problem_id"], r["sample"]) for r in rows if "problem_id" in r]
     assert len(keys) == len(set(keys)) == 4 * (1 + 1 + 3 + 3 + 1 + 2)  # nothing lost, nothing twice
 
@@ -72,10 +75,12 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_output(tmp_path, ra
 def test_truncated_tail_is_cut_and_redone(tmp_path, random_checkpoint):
     cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=2)
     subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
-    raw = tmp_path / "run" / "raw" / "samples.jsonl"
+    raw = tmp_path / "run" / "raw" / "instruction.jsonl"
     complete = raw.read_bytes()
     lines = complete.splitlines(keepends=True)
-    raw.write_bytes(b"".join(lines[:-3]) + lines[-3][:10])  # a crash mid-write
+    raw.write_bytes(b"".join(lines[:-3]) + lines[-3][:10])  # a crash mid-write, before the stage was done
+    record = tmp_path / "run" / "stages" / "generate.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "done": False}))
     subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
     assert raw.read_bytes() == complete
 
@@ -100,18 +105,29 @@ def test_generate_on_the_shipped_checkpoint_writes_six_valid_files(tmp_path):
     assert accepted > 0
 
 
-def test_resuming_with_other_settings_is_refused(tmp_path, random_checkpoint):
-    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=1)
+def test_a_changed_policy_regenerates_only_its_category_and_another_model_is_refused(tmp_path, random_checkpoint):
+    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=2)
     subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
-    changed = subprocess.run(_cli("generate", "--config", str(cfg), "--generate.decoding.reasoning.samples", "5"),
+    raw = tmp_path / "run" / "raw"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in raw.glob("*.jsonl")}
+    policy = json.dumps({"decoding": {"temperature": 0.1, "samples": 5, "max_new_tokens": 24}})
+    changed = subprocess.run(_cli("generate", "--config", str(cfg), "--categories.reasoning", policy),
                              capture_output=True, text=True)
-    assert changed.returncode != 0
-    assert "made with different settings (decoding)" in changed.stderr
+    assert changed.returncode == 0, changed.stderr[-3000:]
+    assert "settings changed: categories.reasoning.decoding.samples" in changed.stdout.replace("\n", "")
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in raw.glob("*.jsonl")}
+    assert {name for name in before if after[name] != before[name]} == {"reasoning.jsonl"}
+    rows = [r for r in read_batches(raw / "reasoning.jsonl", list(CATEGORIES))]
+    assert len(rows) == 2 * 5  # regenerated with the new policy, nothing of the old one left
+
+    other = subprocess.run(_cli("generate", "--config", str(cfg), "--model.dtype", "bfloat16"),
+                           capture_output=True, text=True)
+    assert other.returncode == 2
+    message = " ".join(other.stdout.split())
+    assert "model.dtype = 'float32'" in message and "use a new --output_dir" in message
 
 
 def test_two_process_gloo_run_gives_the_single_process_output(tmp_path, random_checkpoint):
-    from cogumi.generate import read_rows
-
     base = str(random_checkpoint / "base")
     single = _config(tmp_path / "single.yaml", tmp_path / "single", base, None, per_category=3)
     subprocess.run(_cli("generate", "--config", str(single)), check=True, capture_output=True)
@@ -121,7 +137,10 @@ def test_two_process_gloo_run_gives_the_single_process_output(tmp_path, random_c
     done = subprocess.run(torchrun, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     raw = tmp_path / "double" / "raw"
-    assert (raw / "samples.rank1.jsonl").exists()  # the second rank answered its share
-    keep = lambda files: {k: v for k, v in files.items() if not k.startswith("raw/")}
+    assert list(raw.glob("*.rank1.jsonl"))  # the second rank answered its share
+    keep = lambda files: {k: v for k, v in files.items() if not k.startswith("raw/") and k not in
+                          ("config.json", "timings.json")}
     assert keep(_files(tmp_path / "double")) == keep(_files(tmp_path / "single"))
-    assert read_rows(raw / "samples.jsonl") == read_rows(tmp_path / "single" / "raw" / "samples.jsonl")
+    for category in CATEGORIES:
+        assert (read_batches(raw / f"{category}.jsonl", list(CATEGORIES))
+                == read_batches(tmp_path / "single" / "raw" / f"{category}.jsonl", list(CATEGORIES)))

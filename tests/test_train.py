@@ -6,8 +6,10 @@ import torch.nn.functional as F
 from trl import SFTTrainer
 
 from cogumi.chat import EOT
-from cogumi.models import LlamaDims, add_adapter, build_llama, load_policy
-from cogumi.train import TrainConfig, bake_logit_scale, make_trainer, scaled_cross_entropy, training_examples
+from cogumi.config import LlamaDims, TrainConfig
+from cogumi.models import add_adapter, build_llama, load_policy
+from cogumi.run import RunFolder
+from cogumi.train import bake_logit_scale, make_trainer, scaled_cross_entropy, training_examples
 
 DIMS = LlamaDims(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=2, max_position_embeddings=128)
@@ -142,16 +144,18 @@ def test_scaled_cross_entropy_accepts_per_token_scales():
 
 
 def test_training_examples_read_tau_from_metadata_and_name_bad_rows(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
     good = {"instruction": "q", "output": "a", "metadata": {"training_temp": 0.0}}
-    (tmp_path / "math_distilled.jsonl").write_text(json.dumps(good) + "\n")
-    (tmp_path / "creativity_distilled.jsonl").write_text(json.dumps({**good, "metadata": {"training_temp": 0.3}}) + "\n")
-    rows = training_examples(tmp_path, ["math", "creativity"], tau_min=0.05)
+    (data / "math_distilled.jsonl").write_text(json.dumps(good) + "\n")
+    (data / "creativity_distilled.jsonl").write_text(json.dumps({**good, "metadata": {"training_temp": 0.3}}) + "\n")
+    rows = training_examples(RunFolder(tmp_path), ["math", "creativity"], tau_min=0.05)
     assert [r["tau"] for r in rows] == [0.05, 0.3]
-    (tmp_path / "code_distilled.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
+    (data / "code_distilled.jsonl").write_text(json.dumps({"instruction": "q", "output": "a"}) + "\n")
     with pytest.raises(ValueError, match="code_distilled.jsonl:1"):
-        training_examples(tmp_path, ["code"], tau_min=0.05)
+        training_examples(RunFolder(tmp_path), ["code"], tau_min=0.05)
     with pytest.raises(FileNotFoundError, match="cogumi generate"):
-        training_examples(tmp_path, ["knowledge"], tau_min=0.05)
+        training_examples(RunFolder(tmp_path), ["knowledge"], tau_min=0.05)
 
 
 def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monkeypatch):
@@ -162,13 +166,18 @@ def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monke
     import cogumi.train as train
     from cogumi.cli import parse
 
-    data = tmp_path / "data"
-    data.mkdir()
     rows = [{"instruction": q, "output": a, "metadata": {"training_temp": 0.0}} for q, a in PAIRS * 4]
-    (data / "math_distilled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    _, cfg = parse(["train", "--config", "configs/tiny.yaml", "--output_dir", str(tmp_path), "--train.epochs", "1",
-                    "--train.batch_size", "4", "--train.save_steps", "2", "--train.categories", '["math"]'])
-    train.run_training(cfg, tmp_path / "whole")
+    for name in ("whole", "cut"):
+        (tmp_path / name / "data").mkdir(parents=True)
+        (tmp_path / name / "data" / "math_distilled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _, cfg = parse(["train", "--config", "configs/tiny.yaml", "--train.epochs", "1",
+                    "--train.batch_size", "4", "--train.save_steps", "2"])
+
+    def run_training(name: str):
+        return train.run_training(cfg.train, cfg.model, RunFolder(tmp_path / name), "after", seed=0,
+                                  serve_temperature=0.7, categories=["math"])
+
+    run_training("whole")
 
     class StopAtFirstCheckpoint(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
@@ -177,8 +186,8 @@ def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monke
     make = train.make_trainer
     monkeypatch.setattr(train, "make_trainer", lambda *a, **k: (t := make(*a, **k), t.add_callback(StopAtFirstCheckpoint()))[0])
     with pytest.raises(KeyboardInterrupt):
-        train.run_training(cfg, tmp_path / "cut")
-    assert not (tmp_path / "cut" / "adapter").exists() and (tmp_path / "cut" / "checkpoints").is_dir()
+        run_training("cut")
+    assert not (tmp_path / "cut" / "train" / "adapter").exists() and (tmp_path / "cut" / "train" / "checkpoints").is_dir()
     steps = []
 
     class CountSteps(TrainerCallback):
@@ -186,8 +195,8 @@ def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monke
             steps.append(state.global_step)
 
     monkeypatch.setattr(train, "make_trainer", lambda *a, **k: (t := make(*a, **k), t.add_callback(CountSteps()))[0])
-    train.run_training(cfg, tmp_path / "cut")
+    run_training("cut")
     assert steps == [3, 4]  # the second start trained only the steps after the checkpoint
-    whole = load_file(tmp_path / "whole" / "adapter" / "adapter_model.safetensors")
-    resumed = load_file(tmp_path / "cut" / "adapter" / "adapter_model.safetensors")
+    whole = load_file(tmp_path / "whole" / "train" / "adapter" / "adapter_model.safetensors")
+    resumed = load_file(tmp_path / "cut" / "train" / "adapter" / "adapter_model.safetensors")
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)

@@ -5,7 +5,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from cogumi.verify import math as vm
-from cogumi.verify.judge import judge
+from cogumi.categories import defaults, judge
 from cogumi.world import Problem
 
 
@@ -83,11 +83,11 @@ def test_verifier_errors_and_timeouts_are_their_own_reasons(monkeypatch):
         raise RuntimeError("sympy blew up")
 
     monkeypatch.setattr(vm, "_math_verify", broken)
-    [verdict] = judge([problem], ["\\boxed{x+}"], [True])
+    [verdict] = judge(defaults(), [problem], ["\\boxed{x+}"], [True])
     assert verdict.reason == "verifier_error" and verdict.correct is None
     monkeypatch.setattr(vm, "_math_verify", _slow)
     monkeypatch.setattr(vm, "is_equivalent", functools.partial(_original_is_equivalent, timeout_s=0.1))
-    [verdict] = judge([problem], ["\\boxed{3}"], [True])
+    [verdict] = judge(defaults(), [problem], ["\\boxed{3}"], [True])
     assert verdict.reason == "timeout" and verdict.correct is None
-    [verdict] = judge([Problem(id="m", category="math", prompt="?", key="k")], ["\\boxed{3}"], [True])
+    [verdict] = judge(defaults(), [Problem(id="m", category="math", prompt="?", key="k")], ["\\boxed{3}"], [True])
     assert verdict.reason == "no_reference" and verdict.correct is None

@@ -1,4 +1,4 @@
-from cogumi.verify.judge import equivalence
+from cogumi.categories import defaults
 from cogumi.verify.vote import majority
 
 
@@ -23,11 +23,11 @@ def test_missing_answers_count_in_the_denominator():
 
 
 def test_answers_are_grouped_by_equivalence_not_raw_strings():
-    vote = majority(["1/2", "0.5", "\\frac{1}{2}", "3", "4"], threshold=0.6, equivalent=equivalence("math"))
+    vote = majority(["1/2", "0.5", "\\frac{1}{2}", "3", "4"], threshold=0.6, equivalent=defaults()["math"].same_answer)
     assert vote.agreement_rate == 0.6 and vote.accepted and vote.members == (0, 1, 2)
     raw = majority(["1/2", "0.5", "\\frac{1}{2}", "3", "4"], threshold=0.6)
     assert not raw.accepted
-    names = majority(["Monday", "monday.", "the Monday", "Friday"], equivalent=equivalence("reasoning"))
+    names = majority(["Monday", "monday.", "the Monday", "Friday"], equivalent=defaults()["reasoning"].same_answer)
     assert names.agreement_rate == 0.75
 
 

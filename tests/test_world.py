@@ -43,22 +43,22 @@ def test_problem_round_trips_through_json():
 
 
 def test_clean_responses_pass_their_own_verifiers():
-    from cogumi.verify.judge import judge
+    from cogumi.categories import defaults, judge
 
     rng = random.Random(0)
     problems = [p for c in CATEGORIES for p in make_split(c, "benchmark", 12, seed=0)]
     texts = [respond(p, rng, noise=0.0) for p in problems]
-    verdicts = judge(problems, texts, [True] * len(texts))
+    verdicts = judge(defaults(), problems, texts, [True] * len(texts))
     bad = [(p.prompt, t, v) for p, t, v in zip(problems, texts, verdicts) if v.reason != "correct"]
     assert not bad
 
 
 def test_noisy_responses_contain_mistakes_at_about_the_rate():
-    from cogumi.verify.judge import judge
+    from cogumi.categories import defaults, judge
 
     rng = random.Random(0)
     problems = [p for p in make_split("math", "pretrain", 800, seed=0) if len(p.spec["ops"]) == 1]
     assert len(problems) >= 300
-    verdicts = judge(problems, [respond(p, rng, noise=0.3) for p in problems], [True] * len(problems))
+    verdicts = judge(defaults(), problems, [respond(p, rng, noise=0.3) for p in problems], [True] * len(problems))
     wrong = sum(not v.correct for v in verdicts) / len(verdicts)
     assert 0.15 < wrong < 0.45

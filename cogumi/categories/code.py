@@ -1,0 +1,61 @@
+"""Code: the answer's code block must pass the problem's tests in the sandbox; greedy distill."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+
+from cogumi.categories.base import Category, Decoding, Keep
+
+
+class Code(Category):
+    name = "code"
+    default_decoding = Decoding(0.0, 1, 128)
+    default_training_temperature = 0.0
+    fields = ("prompt", "tests", "entry_point")
+    leads = True
+    tiny_world = True
+    position = 1
+
+    def __init__(self, timeout_s: float = 5.0):
+        """``timeout_s``: wall-clock limit of one sandboxed test run."""
+        super().__init__()
+        if timeout_s <= 0:
+            raise ValueError(f"categories.code.init_args.timeout_s must be > 0, got {timeout_s}")
+        self.timeout_s = timeout_s
+
+    def options(self) -> dict:
+        return {"timeout_s": self.timeout_s}
+
+    def prepare(self, problem):
+        # a dataset's prompt holds the imports and the signature the answer may leave out
+        return replace(problem, spec={**problem.spec, "code_prefix": problem.spec.get("source_prompt", "")})
+
+    def judge(self, problems, texts, finished) -> list:
+        """Extract each program and run every problem's tests in parallel in the sandbox."""
+        from cogumi.verify import Verdict
+        from cogumi.verify.code import extract_code, run_many
+
+        verdicts: list = [None] * len(problems)
+        jobs = []
+        for i, (problem, text) in enumerate(zip(problems, texts)):
+            program = extract_code(text)
+            if program is None:
+                verdicts[i] = Verdict(None, False, "no_answer")
+                continue
+            if problem.spec.get("code_prefix"):
+                program = problem.spec["code_prefix"] + "\n" + program
+            jobs.append((i, program))
+        results = run_many([(program, problems[i].tests, problems[i].entry_point) for i, program in jobs],
+                           self.timeout_s)
+        for (i, program), result in zip(jobs, results):
+            # A crash or a hang is the program's fault, so it is judged wrong; a sandbox that cannot
+            # start raises instead of reading as a verdict.
+            status = {"passed": "correct", "timeout": "timeout"}.get(result.status, "incorrect")
+            verdicts[i] = Verdict(program, result.passed, status)
+        return verdicts
+
+    def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
+        from cogumi.filter import keep_first_correct
+
+        return keep_first_correct(verdicts, rejected, record_answer=False)

@@ -1,0 +1,40 @@
+"""Reasoning: a short final answer; several samples at a low temperature, and the filter keeps the
+majority answer's samples when enough of them agree."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from cogumi.categories.base import Category, Decoding, Keep
+
+
+class Reasoning(Category):
+    name = "reasoning"
+    default_decoding = Decoding(0.1, 10, 96)
+    default_training_temperature = 0.0
+    fields = ("prompt", "answer")
+    leads = True
+    tiny_world = True
+    position = 2
+
+    def __init__(self, vote_threshold: float = 0.6):
+        """``vote_threshold``: least share of samples that must agree with the majority answer."""
+        super().__init__()
+        if not 0 < vote_threshold <= 1:
+            raise ValueError(f"categories.reasoning.init_args.vote_threshold must be in (0, 1], got {vote_threshold}")
+        self.vote_threshold = vote_threshold
+
+    def options(self) -> dict:
+        return {"vote_threshold": self.vote_threshold}
+
+    def judge_one(self, problem, text, finished):
+        from cogumi.verify.answers import extract_short_answer, matches
+        from cogumi.verify.reference import against_reference
+
+        return against_reference(problem, extract_short_answer(text),
+                                 lambda answer: matches(answer, (problem.answer, *problem.aliases)))
+
+    def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
+        from cogumi.filter import keep_majority
+
+        return keep_majority(samples, verdicts, self.vote_threshold, self.same_answer, rejected)

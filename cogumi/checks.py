@@ -1,0 +1,72 @@
+"""Checks of model and adapter folders that run before any weights load (and without torch)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+
+def _is_local(path: str) -> bool:
+    return Path(path).expanduser().exists()
+
+
+def _local_folder(path: str, what: str, holds: str) -> Path | None:
+    """``path`` as a local folder, or None for a hub id; a name written as a path that does not
+    exist is an error."""
+    folder = Path(path).expanduser()
+    if folder.exists():
+        return folder
+    if path.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"{what} folder {path!r} does not exist; pass the folder that holds {holds}")
+    return None
+
+
+def check_base(base: str) -> None:
+    """Fail early when ``base`` names a local folder that is missing or holds no model."""
+    folder = _local_folder(base, "base model", "config.json and the weights, or a hub id such as "
+                                               "meta-llama/Llama-3.1-8B-Instruct")
+    if folder is not None and not (folder / "config.json").exists():
+        raise FileNotFoundError(f"base model folder {base!r} has no config.json; it must be the output of "
+                                "save_pretrained (or a downloaded hub snapshot)")
+
+
+def check_adapter(adapter: str) -> None:
+    """Fail early, before any weights load, when a local adapter folder is incomplete."""
+    folder = _local_folder(adapter, "adapter", "adapter_config.json and adapter_model.safetensors")
+    if folder is None:
+        return  # a hub id
+    missing = [f for f in ("adapter_config.json",) if not (folder / f).exists()]
+    weights = [f for f in ("adapter_model.safetensors", "adapter_model.bin") if (folder / f).exists()]
+    if missing or not weights:
+        raise FileNotFoundError(f"adapter folder {adapter!r} lacks {missing + ([] if weights else ['adapter_model.safetensors'])}; "
+                                "it must be the output of PeftModel.save_pretrained")
+
+
+def check_adapter_matches(base: str, adapter: str) -> None:
+    """Fail before loading weights when a local adapter was not trained on ``base``: its recorded
+    base model differs by name, or its LoRA shapes do not fit the base's dimensions."""
+    if not (_is_local(adapter) and _is_local(base)):
+        return  # hub ids are checked by PEFT while loading
+    recorded = json.loads((Path(adapter) / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    config = json.loads((Path(base) / "config.json").read_text())
+    # a recorded folder that still holds a model is the user's own copy; otherwise compare names
+    if recorded and not (Path(recorded) / "config.json").exists() and Path(recorded).name != Path(base).name:
+        raise ValueError(f"adapter {adapter!r} was trained on {recorded!r}, not on base {base!r}; "
+                         "point model.base at the model the adapter was trained on")
+    weights = Path(adapter) / "adapter_model.safetensors"
+    if not weights.exists():
+        return
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "numpy") as f:
+        for name in f.keys():
+            if "lora_A" in name and any(m in name for m in ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")):
+                width = f.get_slice(name).get_shape()[1]
+                if width != config["hidden_size"]:
+                    raise ValueError(f"adapter {adapter!r} has {name} of input width {width}, but base {base!r} "
+                                     f"has hidden_size {config['hidden_size']}; it belongs to another model")
+            layer = re.search(r"\.layers\.(\d+)\.", name)
+            if layer and int(layer.group(1)) >= config["num_hidden_layers"]:
+                raise ValueError(f"adapter {adapter!r} has weights for layer {layer.group(1)}, but base {base!r} has "
+                                 f"{config['num_hidden_layers']} layers; it belongs to another model")

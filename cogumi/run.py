@@ -1,0 +1,109 @@
+"""The run folder: the one object that knows where each file of an experiment lies. Stages ask it
+for paths and never join strings themselves.
+
+    <output_dir>/
+      run.json                  the model the run is bound to (another model needs another folder)
+      config.json, versions.json the resolved config and package versions of the latest command
+      stages/<stage>.json       each stage's fingerprint: the settings its output was made with
+      timings.json              seconds per finished stage
+      problems/{distill,benchmark}.jsonl, problems/overlap.json
+      raw/<category>.jsonl      generated samples with batch markers (resumable)
+      data/<category>_distilled.jsonl, data/audit.json
+      <variant>/adapter/, <variant>/checkpoints/   train (distilled), train_plain (plain SFT)
+      benchmark/<model>.jsonl   per-problem records (benchmark_distill/ for the distill split)
+      report.json, report.md, report.png
+      logs/                     tracebacks of failed commands
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Trained model variants: report label -> folder under the run.
+VARIANT_FOLDERS = {"after": "train", "ablation": "train_plain"}
+
+
+class RunFolder:
+    """Paths of one experiment's output folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.root)!r})"
+
+    # run-level files
+    @property
+    def binding(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def versions(self) -> Path:
+        return self.root / "versions.json"
+
+    @property
+    def timings(self) -> Path:
+        return self.root / "timings.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def stage_record(self, stage: str) -> Path:
+        return self.root / "stages" / f"{stage}.json"
+
+    # generate and filter
+    def problems(self, split: str) -> Path:
+        return self.root / "problems" / f"{split}.jsonl"
+
+    @property
+    def overlap(self) -> Path:
+        return self.root / "problems" / "overlap.json"
+
+    def raw(self, category: str) -> Path:
+        return self.root / "raw" / f"{category}.jsonl"
+
+    def distilled(self, category: str) -> Path:
+        return self.root / "data" / f"{category}_distilled.jsonl"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def audit(self) -> Path:
+        return self.root / "data" / "audit.json"
+
+    # train
+    def train_dir(self, variant: str) -> Path:
+        return self.root / VARIANT_FOLDERS[variant]
+
+    def adapter(self, variant: str) -> Path:
+        return self.train_dir(variant) / "adapter"
+
+    def checkpoints(self, variant: str) -> Path:
+        return self.train_dir(variant) / "checkpoints"
+
+    @property
+    def merged_policy(self) -> Path:
+        return self.root / "merged_policy"
+
+    # benchmark and report
+    def results_dir(self, split: str) -> Path:
+        """Per-problem records: ``benchmark/`` for the held-out split, ``benchmark_distill/`` for the distill split."""
+        return self.root / ("benchmark" if split == "benchmark" else "benchmark_distill")
+
+    def records(self, split: str, model: str) -> Path:
+        return self.results_dir(split) / f"{model}.jsonl"
+
+    def report_dir(self, split: str) -> Path:
+        """The held-out report lies in the run folder itself; the distill split's beside its records."""
+        return self.root if split == "benchmark" else self.results_dir(split)
+
+    def report_files(self, split: str) -> list[Path]:
+        folder = self.report_dir(split)
+        return [folder / "report.json", folder / "report.md", folder / "report.png"]

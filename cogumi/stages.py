@@ -1,0 +1,92 @@
+"""The stage contract: each stage records the settings its output was made with (its fingerprint,
+in ``stages/<name>.json``), and a rerun skips a stage whose fingerprint still holds, resumes one
+that was cut short, and redoes one whose settings changed, clearing what it made before.
+
+A stage's settings are exactly what its output depends on, upstream stages included by their
+digest: a changed training temperature changes the filter's settings and so the train stage's, but
+not generate's; a changed ``benchmark.bootstrap`` changes only the report's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cogumi.files import read_json, write_json
+
+
+def digest(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def flatten(settings: dict, prefix: str = "") -> dict[str, object]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: settings by the dotted name a user would recognise."""
+    flat: dict[str, object] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def changed_settings(old: dict, new: dict) -> list[str]:
+    """The dotted names whose values differ between two settings."""
+    a, b = flatten(old), flatten(new)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, "<unset>") != b.get(k, "<unset>"))
+
+
+@dataclass
+class Stage:
+    """One stage of a run: its name, its settings, the work, and how to clear stale output.
+
+    ``clear(old_settings)`` removes what the stage made under other settings (a stage that keeps
+    part of its output, like generate per category, compares the two itself).
+    """
+
+    name: str
+    settings: dict
+    work: Callable[[], object]
+    clear: Callable[[dict], None] = field(default=lambda old: None)
+
+    @property
+    def digest(self) -> str:
+        return digest(self.settings)
+
+
+def status(stage: Stage, record_path: Path) -> tuple[str, str]:
+    """(``"skip"``, ``"resume"`` or ``"run"``, why) for ``stage`` against its record."""
+    record = read_json(record_path) if record_path.exists() else None
+    if record is None:
+        return "run", "not run yet"
+    if record["settings"] != stage.settings:
+        names = changed_settings(record["settings"], stage.settings)
+        shown = ", ".join(n.replace("inputs.", "output of ") for n in names[:4]) + (" ..." if len(names) > 4 else "")
+        return "run", f"settings changed: {shown}"
+    if not record.get("done"):
+        return "resume", "cut short earlier; resumes where it stopped"
+    return "skip", "done, settings unchanged"
+
+
+def run_stage(stage: Stage, record_path: Path, timings: dict[str, float], main: bool = True) -> bool:
+    """Run ``stage`` unless its record says it is done with the same settings; returns whether it ran."""
+    what, _ = status(stage, record_path)
+    if what == "skip":
+        return False
+    if main:
+        if record_path.exists():
+            old = read_json(record_path)["settings"]
+            if old != stage.settings:
+                stage.clear(old)
+        write_json(record_path, {"settings": stage.settings, "done": False})
+    started = time.perf_counter()
+    stage.work()
+    timings[stage.name] = round(time.perf_counter() - started, 1)
+    if main:
+        write_json(record_path, {"settings": stage.settings, "done": True})
+    return True

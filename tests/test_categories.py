@@ -1,0 +1,171 @@
+"""Each category object: its scoring, its filter rule, the registry, and a category from outside the
+package running end to end through `cogumi fit`."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cogumi.categories import builtin, defaults, judge
+from cogumi.config import CategorySpec, Experiment
+from cogumi.engine import Completion
+from cogumi.verify import Verdict
+from cogumi.world import CATEGORIES, Problem, make_split, respond
+
+ROOT = Path(__file__).parents[1]
+PLUGINS = Path(__file__).parent / "plugins"
+SHIPPED = ROOT / "checkpoints" / "tiny"
+
+
+def _samples(texts, finished=True):
+    return [{"text": t, "finished": finished, "temperature": 0.7, "sample": i} for i, t in enumerate(texts)]
+
+
+def test_the_registry_holds_the_six_built_in_categories_in_seed_order():
+    assert tuple(builtin()) == CATEGORIES
+    for name, category in defaults().items():
+        assert category.name == name and category.metrics and category.headline in category.metrics
+
+
+@pytest.mark.parametrize("name", CATEGORIES)
+def test_each_category_judges_its_own_worked_answers(name):
+    problems = make_split(name, "benchmark", 6, seed=0)
+    rng = __import__("random").Random(0)
+    verdicts = judge(defaults(), problems, [respond(p, rng) for p in problems], [True] * len(problems))
+    assert all(v.reason == "correct" for v in verdicts), [(p.prompt, v) for p, v in zip(problems, verdicts)]
+
+
+def test_accuracy_scores_count_samples_majority_and_agreement():
+    math = defaults()["math"]
+    problem = Problem(id="m", category="math", prompt="?", key="k", answer="7")
+    texts = ["\\boxed{7}", "\\boxed{7.0}", "\\boxed{8}", "no answer"]
+    verdicts = [math.judge_one(problem, t, True) for t in texts]
+    greedy = math.judge_one(problem, "\\boxed{8}", True)
+    scores = math.score(problem, greedy, verdicts, [Completion(t, True, 3) for t in texts])
+    assert scores == {"greedy_accuracy": 0.0, "sampled_accuracy": 0.5, "majority_accuracy": 1.0,
+                      "agreement_rate": 0.5}  # 7 and 7.0 are one vote by value
+
+
+def test_writing_scores_measure_well_formedness_and_diversity():
+    creativity = defaults()["creativity"]
+    problem = Problem(id="c", category="creativity", prompt="Write.", key="k")
+    texts = ["the sun is warm today", "the sun is warm today", "a cold wind blows over the hill"]
+    verdicts = [creativity.judge_one(problem, t, f) for t, f in zip(texts, [True, True, False])]
+    scores = creativity.score(problem, verdicts[0], verdicts, [Completion(t, True, 5) for t in texts])
+    assert scores["greedy_well_formed"] == 1.0 and scores["sampled_well_formed"] == pytest.approx(2 / 3)
+    assert scores["diversity"] == pytest.approx((0 + 1 + 1) / 3)  # identical pair 0, others share no bigram
+
+
+def test_verified_rule_keeps_the_first_correct_and_counts_each_rejection():
+    rejected = Counter()
+    verdicts = [Verdict("3", False, "incorrect"), Verdict(None, False, "no_answer"), Verdict("7", True, "correct"),
+                Verdict("7", True, "correct")]
+    kept = defaults()["math"].keep(None, _samples(["a", "b", "c", "d"]), verdicts, rejected)
+    assert [(k.index, k.answer, k.correct) for k in kept] == [(2, "7", True)]
+    assert rejected == Counter({"incorrect": 1, "no_answer": 1})
+    kept = defaults()["code"].keep(None, _samples(["x"]), [Verdict("def f(): pass", True, "correct")], Counter())
+    assert kept[0].answer is None  # a program is not an answer to record
+
+
+def test_majority_rule_keeps_distinct_majority_samples_only_at_the_threshold():
+    reasoning = defaults()["reasoning"]  # threshold 0.6
+    texts = ["It is Monday.", "The answer is monday", "It is Monday.", "Friday", "Tuesday"]
+    verdicts = [Verdict(a, a.lower() == "monday", "x") for a in ("Monday", "monday", "Monday", "Friday", "Tuesday")]
+    rejected = Counter()
+    kept = reasoning.keep(None, _samples(texts), verdicts, rejected)
+    assert [k.index for k in kept] == [0, 1]  # the repeated text is kept once
+    assert all(k.agreement == 0.6 and k.correct for k in kept) and not rejected
+    verdicts[2] = Verdict("Sunday", False, "x")
+    assert reasoning.keep(None, _samples(texts), verdicts, rejected) == [] and rejected == {"low_agreement": 1}
+
+
+def test_diverse_rule_keeps_well_formed_outputs_no_two_alike():
+    from cogumi.filter import select_diverse
+
+    texts = ["a b c d", "a b c d", "e f g h", "a b x y", "i j k l"]
+    assert select_diverse(texts, keep=3, max_similarity=0.5) == [0, 2, 4]
+    assert select_diverse(texts, keep=10, max_similarity=0.0) == [0, 2, 4]  # an identical text never joins
+    assert select_diverse(texts, keep=10, max_similarity=1.0)[:3] == [0, 2, 4]  # farthest first
+    assert select_diverse([], keep=3, max_similarity=0.5) == []
+    creativity = CategorySpec(init_args={"keep": 2, "max_similarity": 0.5}).build("creativity")
+    verdicts = [Verdict(t, None, "correct") for t in texts[:4]] + [Verdict(texts[4], None, "ill_formed")]
+    rejected = Counter()
+    kept = creativity.keep(None, _samples(texts), verdicts, rejected)
+    assert [k.index for k in kept] == [0, 2] and rejected == {"ill_formed": 1, "too_similar": 2}
+
+
+def test_instruction_rule_keeps_the_first_sample_meeting_every_constraint():
+    instruction = defaults()["instruction"]
+    problem = Problem(id="i", category="instruction", prompt="?", key="k", constraints={"case": "upper"})
+    texts = ["quiet words", "LOUD WORDS", "ALSO LOUD"]
+    verdicts = [instruction.judge_one(problem, t, True) for t in texts]
+    assert [k.index for k in instruction.keep(problem, _samples(texts), verdicts, Counter())] == [1]
+    rejected = Counter()
+    assert instruction.keep(problem, _samples(texts[:1]), verdicts[:1], rejected) == []
+    assert rejected == {"constraint_failed": 1}
+
+
+def test_category_settings_are_validated_where_they_are_written():
+    with pytest.raises(ValueError, match="categories.reasoning.init_args.vote_threshold must be in"):
+        CategorySpec(init_args={"vote_threshold": 0}).build("reasoning")
+    with pytest.raises(ValueError, match="no built-in category of that name"):
+        Experiment(categories={"maths": {}})
+    with pytest.raises(ValueError, match="categories.math has unknown settings \\['decodng'\\]"):
+        Experiment(categories={"math": {"decodng": {}}})
+    with pytest.raises(ValueError, match="set samples: 1"):
+        Experiment(categories={"math": {"decoding": {"samples": 4}}})  # greedy by default, so one sample
+    with pytest.raises(ValueError, match="lacks \\{prompt\\}"):
+        Experiment(categories={"math": {"prompt_template": "Solve it."}})
+    sampled = Experiment(categories={"math": {"decoding": {"temperature": 0.5, "samples": 4}}}).resolved["math"]
+    assert (sampled.decoding.temperature, sampled.decoding.samples, sampled.decoding.max_new_tokens) == (0.5, 4, 96)
+
+
+def _word_problems(split: str, n: int) -> list[dict]:
+    """Tiny-world math problems whose reference answer is written in words, as a dataset file would hold them."""
+    sys.path.insert(0, str(PLUGINS))
+    from word_arithmetic import in_words
+
+    return [{"id": p.id, "question": p.prompt, "answer": in_words(int(p.answer))}
+            for p in make_split("math", split, n, seed=3)]
+
+
+@pytest.mark.skipif(not (SHIPPED / "phase1a" / "adapter_model.safetensors").exists(),
+                    reason="the shipped tiny checkpoint is not built")
+def test_a_category_from_outside_the_package_runs_through_fit(tmp_path):
+    for split, n in (("distill", 8), ("benchmark", 4)):
+        (tmp_path / f"words_{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _word_problems(split, n)))
+    config = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
+    config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=False)
+    config["categories"]["words"] = {
+        "class_path": "word_arithmetic:WordArithmetic", "init_args": {"last_only": False},
+        "training_temperature": 0.0, "prompt_template": "{prompt} Answer in words.",
+        "distill": {"path": str(tmp_path / "words_distill.jsonl"), "fields": {"prompt": "question"}},
+        "benchmark": {"path": str(tmp_path / "words_benchmark.jsonl"), "fields": {"prompt": "question"}}}
+    config["generate"]["problems"] = {"math": 8, "words": 8}
+    config["train"].update(epochs=1, batch_size=4, logging_steps=1)
+    config["benchmark"].update(problems={"math": 2, "words": 4}, samples_per_problem=2, max_new_tokens=48,
+                               bootstrap=20)
+    path = tmp_path / "words.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "cogumi.cli", "fit", "--config", str(path)], capture_output=True,
+                          text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = tmp_path / "run"
+    audit = json.loads((run / "data" / "audit.json").read_text())
+    assert audit["words"]["problems"] == 8 and audit["words"]["accepted"] > 0, audit
+    examples = [json.loads(l) for l in (run / "data" / "words_distilled.jsonl").read_text().splitlines()]
+    assert all(e["instruction"].endswith("Answer in words.") for e in examples)
+    log = json.loads((run / "train" / "adapter" / "train_log.json").read_text())
+    assert log["examples"]["words"] == len(examples)
+    report = json.loads((run / "report.json").read_text())
+    for label in ("before", "after"):
+        assert report[label]["words"]["n"] == 4
+        assert set(report[label]["words"]) == {"n", "greedy_accuracy", "sampled_accuracy", "majority_accuracy",
+                                               "agreement_rate"}
+    assert "words" in (run / "report.md").read_text()
