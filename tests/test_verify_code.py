@@ -60,15 +60,20 @@ def test_killing_the_group_takes_the_children_too():
     "import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\ndef f(x):\n    raise SystemExit(0)",
     "def f(x):\n    print('\\n' + 'a' * 32)\n    raise SystemExit(0)",  # forges a secret-shaped line
     "import __main__, os\ndef f(x):\n    __main__.main.__defaults__\n    os._exit(0)",  # the runner's own code
-], ids=["sys.exit", "os._exit", "kill-parent", "kill-self", "patch-builtins", "forged-marker", "runner"])
+    # rewrites the runner's plain-data guard, so that an object equal to anything would be returned
+    "import __main__\n__main__.plain_result.__code__ = (lambda candidate, *a, **k: candidate).__code__\n"
+    "class Yes:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Yes()",
+], ids=["sys.exit", "os._exit", "kill-parent", "kill-self", "patch-builtins", "forged-marker", "runner",
+        "rewrite-runner"])
 def test_early_exit_or_tampering_is_never_passed(program):
     assert not run_tests(program, CHECK, "f", timeout_s=5).passed
 
 
 def test_tampered_check_that_skips_asserts_is_not_passed():
-    # The program runs before the tests are appended, so a check it defines is overwritten by the real one.
+    # The check is defined after the program ran, in a namespace of its own: the program's check is not it.
     program = "def f(x):\n    return 0\ndef check(candidate):\n    pass\n"
     assert run_tests(program, CHECK, "f", timeout_s=5).status == "failed"
+    assert not run_tests(program, "CASES = []\n", "f", timeout_s=5).passed  # tests that define no check
 
 
 def test_writing_outside_the_temporary_directory_is_refused(tmp_path):
@@ -121,6 +126,16 @@ REACHING_THE_RUNNER = {
 def test_what_could_reach_the_runner_is_refused(reach):
     body = "\n".join("    " + line for line in reach.splitlines())
     assert run_tests(f"def f(x):\n{body}\n    return x + 1", CHECK, "f", timeout_s=5).status == "error"
+
+
+def test_the_standard_library_still_works_inside():  # the control for the confinement of reads
+    program = ("import collections, datetime, decimal, hashlib, json, random, tempfile, time, zoneinfo\n"
+               "P = collections.namedtuple('P', 'a b', defaults=[1])\n"
+               "assert hashlib.md5(b'x').hexdigest() and zoneinfo.ZoneInfo('UTC') and time.localtime()\n"
+               "open(tempfile.mkstemp()[1], 'w').write(json.dumps([P(2), str(decimal.Decimal(1) / 3)]))\n"
+               "def f(x):\n    return x + 1")
+    result = run_tests(program, CHECK, "f", timeout_s=5)
+    assert result.passed, result.detail
 
 
 def test_a_right_answer_that_touches_nothing_is_passed():  # the control for the two tests above and below

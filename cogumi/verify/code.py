@@ -2,19 +2,38 @@
 
 Model-generated code is hostile input. It never runs in this process: each run gets a fresh
 interpreter (``sandbox_child.py``) in its own session, so the whole process group dies at timeout,
-with an empty temporary directory as its working directory and HOME, closed stdin, and limits on
-CPU time, address space, file size and process count. Where the machine allows, it also gets its own
-network and PID namespaces and a Landlock ruleset (Linux 5.13+, no privileges needed) under which it
-may write only inside its temporary directory, open no TCP connection and signal no process outside
+with an empty temporary directory as its working directory and HOME, and limits on CPU time, address
+space, file size and process count. Where the machine allows, it also gets its own network and PID
+namespaces and a Landlock ruleset (Linux 5.13+, no privileges needed) under which it may write only
+inside its temporary directory, read only there and in its interpreter's own folders (library,
+shared libraries, ``/etc``), execute nothing, open no TCP connection and signal no process outside
 the sandbox; run as root, it drops to ``nobody`` as well. ``describe_sandbox`` says which layers this
 machine gives.
 
 "passed" means the check ran to its end: the child proves that by printing a per-run secret after
-``check`` returned, so a program that exits early or kills its parent is not passed. Inside the
-child an audit hook keeps the program from the secret (no frames, garbage-collector walks, ctypes,
-/proc, processes or signals), and the check runs with pristine builtins, its own copies of the
-modules it imports and only plain data from the candidate, so patching ``abs``, ``math.isclose`` or
-``__eq__`` fools nothing.
+``check`` returned, so a program that exits early or kills its parent is not passed. The secret and
+the check's source reach the child on a pipe that is closed before the program runs; no test file is
+ever written, so the program cannot read the check, run it against a recorder or replay its expected
+values. Inside the child an audit hook keeps the program from the runner (no frames, garbage-collector
+walks, ctypes, /proc, processes, signals, rewriting the runner's functions, or connecting to a unix
+socket), and the check runs with pristine builtins and a world of modules of its own, loaded afresh
+before the program runs, and takes only plain data from the candidate, so patching ``abs``,
+``json.loads``, ``Fraction.__eq__`` or ``sys.modules``, or returning an object whose ``__eq__`` says
+yes, fools nothing.
+
+The harness keeps only the last 64 KiB of a run's output, read while it runs, and stops waiting at
+the time limit. Every sandbox process dies with the harness (a parent-death signal at each level, where
+``setpriv`` can set one, and the PID namespace), and a harness that was killed leaves its folder (named
+with its PID) to the next run, which removes it.
+
+Not enforced: a program can read the files of its interpreter's folders and of the places in
+``sandbox_child.READABLE`` (so a dataset installed in the interpreter's own site-packages is readable;
+one in another virtual environment is not), and everything readable where there is no Landlock; it can
+use CPU and memory up to its limits and fill its folder with files of up to the file-size limit each
+(there is no disk quota); and its helper functions, which a dataset's check may call, are its own. Without Landlock it can write wherever its user can, and without namespaces it shares the network
+and sees other processes (the audit hook still refuses sockets' unix addresses, signals and processes).
+Where ``setpriv`` cannot set a parent-death signal and ``unshare`` is used, a sandbox can outlive a
+harness that is killed.
 """
 
 from __future__ import annotations
@@ -22,11 +41,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +56,12 @@ from pathlib import Path
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|$)", re.S)
 
 # The child's whole program, passed with -c: the interpreter that runs it may not see this package.
-_CHILD = (Path(__file__).parent / "sandbox_child.py").read_text()
+_CHILD = "\n".join((Path(__file__).parent / name).read_text() for name in ("sandbox_world.py", "sandbox_child.py"))
+# A run's temporary folder is named after its harness's PID, so that a later harness can tell the
+# folders of dead ones.
+_FOLDER = re.compile(r"cogumi-(?:sandbox|probe)-(\d+)-[A-Za-z0-9_]+")
+_OUTPUT_KEPT = 64 << 10
+"""Bytes of a run's output that the harness keeps (the last ones)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +102,19 @@ class Sandbox:
     @property
     def confines_writes(self) -> bool:
         """Whether a program is kept from writing outside its temporary directory."""
-        return self.landlock > 0 or "setpriv" in self.command
+        return self.landlock > 0 or "--reuid=65534" in self.command
+
+
+def _guard_prefix() -> list[str]:
+    """``setpriv`` with the parent-death signal (where it can set one) and, as root, the drop to
+    ``nobody``: what starts the sandbox, so that it dies with this process."""
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        return []
+    knows_death = "--pdeathsig" in subprocess.run([setpriv, "--help"], capture_output=True, text=True).stdout
+    drop = ["--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    death = ["--pdeathsig", "SIGKILL"] if knows_death else []
+    return ["setpriv", *drop, *death] if drop or death else []
 
 
 def _find_sandbox() -> Sandbox:
@@ -83,19 +122,19 @@ def _find_sandbox() -> Sandbox:
 
     As root, the child first drops to ``nobody`` (root ignores RLIMIT_NPROC and owns the files);
     fresh network and PID namespaces then leave it no network and no way to see, or signal, any
-    process outside the sandbox; Landlock confines its writes, TCP and signals. Each layer is used
-    where this machine allows it, and the first interpreter that can run the child inside is chosen
-    (a root-only interpreter cannot).
+    process outside the sandbox; Landlock confines its writes, reads, TCP and signals. Each layer is
+    used where this machine allows it, and the first interpreter that can run the child inside is
+    chosen (a root-only interpreter cannot).
     """
-    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    guard = _guard_prefix()
     unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--map-root-user"]
-    layers = [drop + unshare, drop, []] if drop else [unshare, []]
+    layers = [guard + unshare, guard, []] if guard else [unshare, []]
     interpreters = [sys.executable] + [p for p in (shutil.which("python3"), "/usr/bin/python3") if p]
     for layer in layers:
         if any(tool in layer and not shutil.which(tool) for tool in ("setpriv", "unshare")):
             continue
         for python in interpreters:
-            with tempfile.TemporaryDirectory(prefix="cogumi-probe-") as workdir:
+            with tempfile.TemporaryDirectory(prefix=f"cogumi-probe-{os.getpid()}-") as workdir:
                 os.chmod(workdir, 0o777)  # the probe may run as nobody
                 probe = subprocess.run([*layer, python, "-I", "-c", _CHILD, "--probe"], capture_output=True,
                                        text=True, cwd=workdir)
@@ -119,12 +158,15 @@ def describe_sandbox() -> str:
     """The isolation layers model-generated code runs under here, in words."""
     box = sandbox()
     parts = ["rlimits on CPU, memory, file size and processes", "own session and temporary folder"]
-    if "setpriv" in box.command:
+    if "--reuid=65534" in box.command:
         parts.append("runs as nobody")
+    if "--pdeathsig" in box.command:
+        parts.append("dies with this process")
     if "unshare" in box.command:
         parts.append("own network and PID namespaces")
-    parts.append(f"Landlock ABI {box.landlock}: writes only in its folder, no TCP" if box.landlock
-                 else "no Landlock: it can write wherever this user can")
+    parts.append(f"Landlock ABI {box.landlock}: writes only in its folder, reads only there and in its "
+                 "interpreter's folders, no TCP" if box.landlock
+                 else "no Landlock: it can read and write wherever this user can")
     return "; ".join(parts)
 
 
@@ -136,24 +178,25 @@ def run_tests(program: str, tests: str, entry_point: str, timeout_s: float = 5.0
     which may call the program's own helpers. Returns "passed" only when ``check`` returned.
     """
     box = sandbox()
+    _sweep_leftovers()
     secret = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix="cogumi-sandbox-") as workdir:
-        for name, text in (("program.py", program), ("tests.py", tests)):
-            with open(os.path.join(workdir, name), "w") as f:
-                f.write(text + "\n")
+    with tempfile.TemporaryDirectory(prefix=f"cogumi-sandbox-{os.getpid()}-") as workdir:
+        with open(os.path.join(workdir, "program.py"), "w") as f:
+            f.write(program + "\n")
         os.chmod(workdir, 0o777)  # the child runs as nobody when this process is root
         limits = [str(memory_mb << 20), str(max(1, int(timeout_s) + 1)), str(max_file_mb << 20), str(max_processes)]
-        command = [*box.command, "-I", "-c", _CHILD, *limits, entry_point, "1" if box.landlock else "0"]
+        command = [*box.command, "-I", "-c", _CHILD, *limits, entry_point, "1" if box.landlock else "0",
+                   str(os.getpid())]
         env = {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.Popen(command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            out, _ = proc.communicate(secret.encode() + b"\n", timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return CodeResult("timeout", f"no result within {timeout_s}s")
+        try:  # the check's source goes on stdin, after the secret: no file of the run holds it
+            out, ended = _exchange(proc, f"{secret}\n{tests}\n".encode(), timeout_s)
         finally:
             _kill_group(proc)
+            proc.stdout.close()
+    if not ended:
+        return CodeResult("timeout", f"no result within {timeout_s}s")
     text = out.decode(errors="replace")
     if proc.returncode == 0 and text.rstrip().endswith(secret):
         return CodeResult("passed")
@@ -161,6 +204,71 @@ def run_tests(program: str, tests: str, entry_point: str, timeout_s: float = 5.0
     if "AssertionError" in text or (proc.returncode == 0):
         return CodeResult("failed", tail)
     return CodeResult("error" if "Error" in text else "failed", tail)
+
+
+def _exchange(proc: subprocess.Popen, message: bytes, timeout_s: float) -> tuple[bytes, bool]:
+    """Send ``message`` to the child's stdin and read its output as it comes, until it ends or
+    ``timeout_s`` passes, keeping only the last ``_OUTPUT_KEPT`` bytes. Returns those bytes and
+    whether the child ended in time."""
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, message), daemon=True)
+    feeder.start()
+    deadline = time.monotonic() + timeout_s
+    tail, fd = bytearray(), proc.stdout.fileno()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not selector.select(left):
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            tail += chunk
+            if len(tail) > 2 * _OUTPUT_KEPT:
+                del tail[:-_OUTPUT_KEPT]
+        else:
+            return bytes(tail[-_OUTPUT_KEPT:]), False
+    try:  # its output ended: a moment more for it to exit, at the very end of its time
+        proc.wait(max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return bytes(tail[-_OUTPUT_KEPT:]), False
+    return bytes(tail[-_OUTPUT_KEPT:]), True
+
+
+def _feed(pipe, message: bytes) -> None:
+    """Write ``message`` to ``pipe`` and close it; a child that died or was killed just stops it."""
+    try:
+        pipe.write(message)
+        pipe.close()
+    except OSError:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _sweep_leftovers() -> None:
+    """Remove the temporary folders that harnesses which died (killed, their sandbox with them) left."""
+    root = tempfile.gettempdir()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    for name in names:
+        match = _FOLDER.fullmatch(name)
+        if match and not _alive(int(match.group(1))):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
