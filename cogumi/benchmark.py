@@ -27,30 +27,53 @@ def summarize(categories: Mapping[str, Category], records: list[dict]) -> dict[s
             continue
         summary[name] = {"n": len(rows)}
         for metric in category.metrics:
-            mean = MeanMetric()
-            mean.update(torch.tensor([r[metric] for r in rows], dtype=torch.float64))
-            summary[name][metric] = round(mean.compute().item(), 4)
+            values = [r[metric] for r in rows if metric in r]
+            if values:
+                mean = MeanMetric()
+                mean.update(torch.tensor(values, dtype=torch.float64))
+                summary[name][metric] = round(mean.compute().item(), 4)
     return summary
 
 
-def paired_delta(before: list[dict], after: list[dict], name: str, resamples: int, seed: int) -> dict:
-    """``after - before`` of metric ``name`` on the same problems, with a 95% bootstrap interval
-    (problems resampled with replacement, each keeping its own pair)."""
+def curves(categories: Mapping[str, Category], records: list[dict]) -> dict[str, dict]:
+    """Category -> pass@k and majority@k for k = 1..samples, means over problems."""
+    found = {}
+    for name in categories:
+        rows = [r for r in records if r["category"] == name and "pass_curve" in r]
+        if rows:
+            found[name] = {key.replace("_curve", "@k"): [round(sum(col) / len(rows), 4) for col in zip(*(r[key] for r in rows))]
+                           for key in ("pass_curve", "majority_curve")}
+    return found
+
+
+def paired_deltas(before: list[dict], after: list[dict], names, resamples: int, seed: int) -> dict[str, dict]:
+    """``after - before`` of each metric in ``names`` on the problems both measured, with a 95%
+    bootstrap interval: problems resampled with replacement (the same resamples for every metric),
+    each keeping its own pair. A metric missing from a record counts that problem out of it."""
     import torch
-    from torchmetrics import MeanMetric
-    from torchmetrics.wrappers import BootStrapper
 
     after_by_id = {r["problem_id"]: r for r in after}
-    diffs = torch.tensor([after_by_id[r["problem_id"]][name] - r[name] for r in before
-                          if r["problem_id"] in after_by_id], dtype=torch.float64)
-    if diffs.numel() == 0:
-        return {"delta": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
-    torch.manual_seed(seed)
-    boot = BootStrapper(MeanMetric(), num_bootstraps=resamples, quantile=torch.tensor([0.025, 0.975]),
-                        sampling_strategy="multinomial")
-    boot.update(diffs)
-    low, high = boot.compute()["quantile"].tolist()
-    return {"delta": round(diffs.mean().item(), 4), "low": round(low, 4), "high": round(high, 4), "n": diffs.numel()}
+    pairs = [(r, after_by_id[r["problem_id"]]) for r in before if r["problem_id"] in after_by_id]
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(pairs), (resamples, len(pairs)), generator=generator) if pairs else None
+    found = {}
+    for name in names:
+        diffs = torch.tensor([b[name] - a[name] for a, b in pairs if name in a and name in b], dtype=torch.float64)
+        if diffs.numel() == 0:
+            found[name] = {"delta": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
+            continue
+        index = picks if diffs.numel() == len(pairs) else torch.randint(
+            diffs.numel(), (resamples, diffs.numel()), generator=generator)
+        means = diffs[index].mean(dim=1)
+        low, high = torch.quantile(means, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+        found[name] = {"delta": round(diffs.mean().item(), 4), "low": round(low, 4), "high": round(high, 4),
+                       "n": diffs.numel()}
+    return found
+
+
+def paired_delta(before: list[dict], after: list[dict], name: str, resamples: int, seed: int) -> dict:
+    """``paired_deltas`` of one metric."""
+    return paired_deltas(before, after, [name], resamples, seed)[name]
 
 
 def benchmark_problems(cfg, split: str) -> list[Problem]:
@@ -66,22 +89,26 @@ def benchmark_problems(cfg, split: str) -> list[Problem]:
 
 
 def answer_and_score(categories: Mapping[str, Category], max_new_tokens: int, samples: int,
-                     serve_temperature: float, model, tokenizer, batch: dict, seed: int) -> list[dict]:
-    """One batch answered greedily and ``samples`` times at the serving temperature, then scored."""
+                     temperature: float, with_greedy: bool, model, tokenizer, batch: dict, seed: int) -> list[dict]:
+    """One batch answered ``samples`` times at ``temperature`` (and greedily, ``with_greedy``), then scored."""
     from cogumi.engine import Decoding, generate
     from cogumi.score import score_problems
 
     problems = batch["problems"]
     prompts = [p.prompt for p in problems]
-    greedy = generate(model, tokenizer, prompts, Decoding(0.0, 1, max_new_tokens), batch_size=len(prompts), seed=seed)
-    sampled = generate(model, tokenizer, prompts, Decoding(serve_temperature, samples, max_new_tokens),
+    greedy = (generate(model, tokenizer, prompts, Decoding(0.0, 1, max_new_tokens), batch_size=len(prompts), seed=seed)
+              if with_greedy else None)
+    sampled = generate(model, tokenizer, prompts, Decoding(temperature, samples, max_new_tokens),
                        batch_size=len(prompts), seed=seed)
-    return score_problems(categories, problems, [g[0] for g in greedy], sampled)
+    return score_problems(categories, problems, greedy and [g[0] for g in greedy], sampled)
 
 
-def run_benchmark(cfg, run, model_label: str) -> list[dict]:
-    """Benchmark one model of the run (``"before"`` or a trained variant) on ``benchmark.split`` into
-    its records file, resuming what is on disk; returns every record."""
+def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, load=None) -> list[dict]:
+    """Benchmark one model of the run on ``benchmark.split`` into its records file, resuming what is
+    on disk; returns every record. ``"before"`` and the trained variants are measured greedily and at
+    the serving temperature; a sweep point (``temperature`` given) is the Phase 1A model sampled at
+    that temperature alone. ``load(variant)`` gives (model, tokenizer) (default: ``load_variant``), so
+    that one loaded Phase 1A model can serve every sweep point."""
     from functools import partial
 
     from cogumi.batches import finished_batches, plan_batches, read_batches
@@ -99,9 +126,10 @@ def run_benchmark(cfg, run, model_label: str) -> list[dict]:
             if b["key"] not in done]
     if todo:
         console.print(f"benchmark: {model_label} on the {split} split")
-        model, tokenizer = load_variant(cfg.model, run, model_label)
+        load = load or (lambda variant: load_variant(cfg.model, run, variant))
+        model, tokenizer = load("before" if temperature is not None else model_label)
         answer = partial(answer_and_score, cfg.resolved, cfg.benchmark.max_new_tokens,
-                         cfg.benchmark.samples_per_problem, cfg.serve_temperature)
+                         cfg.benchmark.samples_per_problem, temperature or cfg.serve_temperature, temperature is None)
         run_batches(model, tokenizer, answer, cfg.seed, todo, lambda category: path, f"benchmark {model_label}",
                     test=True)
         del model

@@ -1,8 +1,9 @@
-"""Checks of model and adapter folders that run before any weights load (and without torch)."""
+"""Checks of the output, model and adapter folders that run before any weights load (and without torch)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,26 @@ def _local_folder(path: str, what: str, holds: str) -> Path | None:
     if path.startswith((".", "/", "~")):
         raise FileNotFoundError(f"{what} folder {path!r} does not exist; pass the folder that holds {holds}")
     return None
+
+
+def check_output_dir(output_dir: str) -> str:
+    """Fail early when the run folder cannot be written: it is a file, read-only, or cannot be
+    created under the nearest folder that exists. Returns what the folder is, in words."""
+    folder = Path(output_dir).expanduser()
+    fix = "pass an --output_dir this user can write"
+    if folder.exists():
+        if not folder.is_dir():
+            raise ValueError(f"output_dir {output_dir!r} is a file, not a folder; {fix}")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"output_dir {output_dir!r} is read-only for this user; {fix}, or make it writable")
+        return f"{output_dir} (exists: reruns resume it)"
+    parent = next(p for p in folder.absolute().parents if p.exists())
+    if not parent.is_dir():
+        raise ValueError(f"output_dir {output_dir!r} cannot be created: {str(parent)!r} is a file; {fix}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"output_dir {output_dir!r} cannot be created: {str(parent)!r} is read-only for this "
+                         f"user; {fix}")
+    return f"{output_dir} (new)"
 
 
 def check_base(base: str) -> None:

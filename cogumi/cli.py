@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 
 # What the libraries print that a user of this command can do nothing about. Set before the
 # libraries are imported, since bitsandbytes logs while it is being imported.
@@ -31,12 +32,13 @@ class _NoAdvert(logging.Filter):
 
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvert())
 
-from jsonargparse import ActionConfigFile, ArgumentParser  # noqa: E402
+from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_parsing_settings  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from cogumi.build_tiny import TinyBuildConfig  # noqa: E402
 from cogumi.config import Experiment  # noqa: E402
 from cogumi.console import console  # noqa: E402
+from cogumi.lock import RunInUse  # noqa: E402
 from cogumi.perf import PerfConfig  # noqa: E402
 
 
@@ -70,7 +72,7 @@ run_generate = _stages_of("generate")
 run_generate.__doc__ = """Answer every category's distill split with its decoding policy and filter the answers into
     data/<category>_distilled.jsonl plus data/audit.json. Rerunning resumes."""
 run_train = _stages_of("train")
-run_train.__doc__ = """Train the new LoRA (and the plain-SFT ablation when asked) on data/<category>_distilled.jsonl
+run_train.__doc__ = """Train the new LoRA (and the ablations the config asks for) on data/<category>_distilled.jsonl
     with each category's training temperature; saves it to train/adapter. Rerunning resumes."""
 run_benchmark = _stages_of("benchmark")
 run_benchmark.__doc__ = """Benchmark the Phase 1A model and every up-to-date trained adapter of the run on the held-out
@@ -111,24 +113,122 @@ COMMANDS = {
 }
 
 
-def make_parser() -> ArgumentParser:
+def _subcommand_parser(name: str) -> ArgumentParser:
+    """The parser of one subcommand: ``--config`` plus every key of its config class."""
+    config_class, runner = COMMANDS[name]
+    sub = ArgumentParser(description=runner.__doc__, exit_on_error=False)
+    sub.add_argument("--config", action=ActionConfigFile, help="YAML file with the settings below")
+    sub.add_class_arguments(config_class, None, as_group=False)
+    return sub
+
+
+def make_parser(help_for: str | None = None) -> ArgumentParser:
+    """The ``cogumi`` parser. The subcommand ``help_for`` (the one whose ``--help`` was asked for)
+    shows each key's field docstring; reading docstrings costs tenths of a second, so the others skip it."""
     from importlib.metadata import version
 
-    parser = ArgumentParser(prog="cogumi", description="Category-specific self-consistency distillation.")
+    parser = ArgumentParser(prog="cogumi", description="Category-specific self-consistency distillation.",
+                            exit_on_error=False)
     parser.add_argument("--version", action="version", version=f"cogumi {version('cogumi')}")
     subcommands = parser.add_subcommands(dest="command")
-    for name, (config_class, runner) in COMMANDS.items():
-        sub = ArgumentParser(description=runner.__doc__)
-        sub.add_argument("--config", action=ActionConfigFile, help="YAML file with the settings below")
-        sub.add_class_arguments(config_class, None, as_group=False)
-        subcommands.add_subcommand(name, sub, help=runner.__doc__)
+    for name, (_, runner) in COMMANDS.items():
+        set_parsing_settings(docstring_parse_attribute_docstrings=name == help_for)
+        subcommands.add_subcommand(name, _subcommand_parser(name), help=runner.__doc__)
+    set_parsing_settings(docstring_parse_attribute_docstrings=False)
     return parser
 
 
+def _config_files(argv: list[str]) -> list[str]:
+    """The files given to ``--config``, in order (a later one overrides an earlier one)."""
+    files = [b for a, b in zip(argv, argv[1:]) if a == "--config"]
+    return files + [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+
+
+def _line_in(path: str, key: str) -> int | None:
+    """The line of YAML file ``path`` that sets dotted ``key``, or None."""
+    import yaml
+
+    try:
+        node = yaml.compose(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    line = None
+    for part in key.split("."):
+        found = [(k, v) for k, v in node.value if k.value == part] if isinstance(node, yaml.MappingNode) else []
+        if not found:
+            return None
+        line, node = found[-1][0].start_mark.line + 1, found[-1][1]
+    return line
+
+
+def _where(argv: list[str], key: str) -> str:
+    """Where ``key`` was set, as a message's prefix: the command line, or a config file and line."""
+    parts = key.split(".")
+    prefixes = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}  # --train '{...}' sets train.lora.rank
+    if any(a[2:].split("=", 1)[0] in prefixes for a in argv if a.startswith("--")):
+        return "on the command line: "
+    for path in reversed(_config_files(argv)):
+        line = _line_in(path, key)
+        if line:
+            return f"{path}:{line}: "
+    return ""
+
+
+def _closest(key: str, keys: list[str]) -> str:
+    """"; did you mean X?" for the valid key nearest to ``key``, or ""."""
+    import difflib
+
+    leaf = [k for k in keys if k.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]]  # the right key at another level
+    near = leaf or difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    return f"; did you mean {' or '.join(near)}?" if near else ""
+
+
+def _explain(message: str, argv: list[str]) -> str:
+    """jsonargparse's complaint, as one line naming the key, where it was set and the nearest valid key."""
+    import re
+
+    name = next((a for a in argv if a in COMMANDS), None)
+    prog = f"cogumi {name}" if name else "cogumi"
+    if name is None:
+        command = re.search(r"invalid choice: '([^']*)'", message)
+        wrong = (f"no command {command.group(1)!r}{_closest(command.group(1), list(COMMANDS))}" if command
+                 else "give a command" if "not provided" in message else " ".join(message.split()))
+        return f"cogumi: error: {wrong} (commands: {', '.join(COMMANDS)}; `cogumi --help` says what each does)"
+    keys = [a.dest for a in _subcommand_parser(name)._actions if a.dest not in ("help", "print_config")]
+    given = re.search(r"unrecognized arguments: (.*)", message)
+    unknown = [a[2:].split("=", 1)[0] for a in given.group(1).split() if a.startswith("--")] if given else []
+    unknown += re.findall(r"does not accept option '([^']+)'", message)
+    hint = f" (`{prog} --help` lists every key)"
+    if unknown:
+        return "\n".join(f"{prog}: error: {_where(argv, key)}unknown key {key}{_closest(key, keys)}{hint}"
+                         for key in unknown)
+    bad_value = re.match(r'Parser key "([^"]+)":\s*(.*)', message, re.S)
+    if bad_value:
+        key, why = bad_value.groups()
+        return f"{prog}: error: {_where(argv, key)}{key}: {' '.join(why.split())}{hint}"
+    return f"{prog}: error: {' '.join(message.split())}{hint}"
+
+
+def _invalid(name: str, error: Exception, argv: list[str]) -> str:
+    """A config class's refusal, located where its key was set when the message starts with one."""
+    import re
+
+    key = re.match(r"[a-z_][\w.]*", str(error))
+    where = _where(argv, key.group(0)) if key else ""
+    return f"cogumi {name}: error: {where}invalid configuration: {error}"
+
+
 def parse(argv: list[str] | None = None):
-    """Parse ``argv`` into (command name, validated config object); bad input exits with a message."""
-    parser = make_parser()
-    namespace = parser.parse_args(argv)
+    """Parse ``argv`` into (command name, validated config object); bad input exits with one line
+    per problem naming the key, where it was set, and the nearest valid key."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    asks_help = any(a in ("-h", "--help") for a in argv)
+    parser = make_parser(help_for=next((a for a in argv if a in COMMANDS), None) if asks_help else None)
+    try:
+        namespace = parser.parse_args(argv)
+    except ArgumentError as error:
+        sys.stderr.write(_explain(str(error), argv) + "\n")
+        sys.exit(2)
     name = namespace.command
     config_class = COMMANDS[name][0]
     try:
@@ -136,8 +236,8 @@ def parse(argv: list[str] | None = None):
         fields = {k: v for k, v in vars(values).items() if k != "config" and not k.startswith("__")}
         return name, config_class(**fields)
     except (ValueError, TypeError) as error:
-        parser.error(f"{name}: invalid configuration: {error}")
-        raise  # parser.error exits; this only tells type checkers so
+        sys.stderr.write(_invalid(name, error, argv) + "\n")
+        sys.exit(2)
 
 
 def _keep_traceback(name: str, cfg):
@@ -167,7 +267,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input found by a stage: say it plainly
         # a RuntimeError may come from deep in torch (out of memory, a bug): keep where it came from
-        kept = _keep_traceback(name, cfg) if isinstance(error, RuntimeError) else None
+        traced = isinstance(error, RuntimeError) and not isinstance(error, RunInUse)
+        kept = _keep_traceback(name, cfg) if traced else None
         console.print(f"[bold red]cogumi {name}: error:[/bold red] {escape(str(error))}"
                       + (f" (traceback in {kept})" if kept else ""), soft_wrap=True)
         sys.exit(2)

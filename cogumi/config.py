@@ -6,19 +6,22 @@ This module imports no torch, Lightning, TRL or transformers, so that ``cogumi -
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from cogumi.categories import Category, Decoding, builtin, load_class
-from cogumi.data import Source
+from cogumi.categories import builtin
+from cogumi.categories.spec import CategorySpec, resolve_categories  # noqa: F401  (configs name it)
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 def _positive(owner: str, **values) -> None:
+    """Refuse every value of ``values`` that is not > 0, naming it by its dotted key under ``owner``
+    ("" for a top-level key)."""
     bad = {k: v for k, v in values.items() if v is not None and v <= 0}
     if bad:
-        raise ValueError(f"{owner}: {', '.join(f'{k} must be > 0 (got {v})' for k, v in bad.items())}")
+        prefix = f"{owner}." if owner else ""
+        raise ValueError(", ".join(f"{prefix}{k} must be > 0 (got {v})" for k, v in bad.items()))
 
 
 @dataclass
@@ -55,80 +58,6 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-
-
-@dataclass
-class CategorySpec:
-    """One category of the run: a built-in one (named by its key) or your own (``class_path``)."""
-
-    class_path: str | None = None
-    """Your own category, ``package.module:ClassName`` (a subclass of cogumi.categories.Category);
-    null for the built-in category of this key."""
-    init_args: dict[str, Any] = field(default_factory=dict)
-    """Keyword arguments of the category's constructor (e.g. reasoning's vote_threshold)."""
-    decoding: Decoding = field(default_factory=Decoding)
-    """How its distill prompts are answered; null fields keep the category's default."""
-    training_temperature: float | None = None
-    """The Phase 1A temperature the trained model should match on these prompts; null keeps the default."""
-    distill: Source | None = None
-    """Problems the policy answers for distillation; null takes them from the tiny world."""
-    benchmark: Source | None = None
-    """Held-out problems the models are measured on; null takes them from the tiny world."""
-    prompt_template: str = "{prompt}"
-    """How a dataset's prompt is put to the model; {prompt} is replaced by it."""
-
-    def __post_init__(self) -> None:
-        if self.training_temperature is not None and self.training_temperature < 0:
-            raise ValueError(f"training_temperature must be >= 0, got {self.training_temperature}")
-        if "{prompt}" not in self.prompt_template:
-            raise ValueError(f"prompt_template {self.prompt_template!r} lacks {{prompt}}: the question would be dropped")
-
-    def build(self, name: str) -> Category:
-        """The category object, with this spec's settings over its defaults."""
-        classes = builtin()
-        if self.class_path is None and name not in classes:
-            raise ValueError(f"categories.{name}: no built-in category of that name (built in: "
-                             f"{', '.join(classes)}); give its class_path to declare your own")
-        cls = load_class(self.class_path, f"categories.{name}") if self.class_path else classes[name]
-        if self.class_path and cls.name != name:
-            raise ValueError(f"categories.{name}: {self.class_path} is named {cls.name!r}; use that key")
-        try:
-            category = cls(**self.init_args)
-        except TypeError as error:
-            raise ValueError(f"categories.{name}.init_args: {error}") from error
-        category.decoding = self.decoding.over(cls.default_decoding)
-        Decoding.__post_init__(category.decoding)  # the merged policy must be consistent too
-        if self.training_temperature is not None:
-            category.training_temperature = self.training_temperature
-        category.sources = {"distill": self.distill, "benchmark": self.benchmark}
-        category.prompt_template = self.prompt_template
-        return category
-
-
-def _spec(name: str, value: dict | CategorySpec | None) -> CategorySpec:
-    """``categories.<name>`` of a config file as a ``CategorySpec``, refusing unknown keys by name."""
-    if isinstance(value, CategorySpec):
-        return value
-    value = dict(value or {})
-    known = {f.name for f in fields(CategorySpec)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise ValueError(f"categories.{name} has unknown settings {unknown}; it takes {sorted(known)}")
-    nested = {"decoding": Decoding, "distill": Source, "benchmark": Source}
-    for key, kind in nested.items():
-        if isinstance(value.get(key), dict):
-            try:
-                value[key] = kind(**value[key])
-            except TypeError as error:
-                raise ValueError(f"categories.{name}.{key}: {error}") from error
-    value.setdefault("decoding", Decoding())
-    return CategorySpec(**value)
-
-
-def resolve_categories(specs: dict[str, dict]) -> dict[str, Category]:
-    """Every built-in category, then the user's own, each with its settings from ``specs``."""
-    names = [*builtin(), *(n for n in specs if n not in builtin())]
-    return {name: _spec(name, specs.get(name)).build(name) for name in names}
 
 
 def check_counts(counts: dict[str, int], names, setting: str) -> None:
@@ -267,14 +196,41 @@ class BenchmarkConfig:
     """Problems measured: "benchmark" (held out, what the report is for) or "distill" (the first of
     the problems the new adapter was trained on: how well it learned them, not how it generalises;
     records and report go to benchmark_distill/)."""
+    sweep_temperatures: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.5, 0.7])
+    """Temperatures the Phase 1A model is also measured at (the decoding frontier every trained model
+    is compared with); each trained model's effective temperature is added."""
 
     def __post_init__(self) -> None:
+        if any(t < 0 for t in self.sweep_temperatures):
+            raise ValueError(f"benchmark.sweep_temperatures must be >= 0, got {self.sweep_temperatures}")
         if self.split not in MEASURED_SPLITS:
             raise ValueError(f"benchmark.split must be one of {list(MEASURED_SPLITS)}, got {self.split!r}")
         if self.samples_per_problem < 2:
             raise ValueError("benchmark.samples_per_problem must be >= 2 for agreement to mean anything")
         _positive("benchmark", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
                   bootstrap=self.bootstrap)
+
+
+# Trained variants beside the distilled model ("after"), each a switch in ``ablations``.
+ABLATIONS = ("plain_sft", "no_verification", "rft")
+
+
+@dataclass
+class RftConfig:
+    """Rejection-sampling fine-tuning (the "rft" ablation): several samples per problem at a
+    temperature above 0 where a verifier decides, keeping distinct correct ones."""
+
+    categories: list[str] = field(default_factory=lambda: ["math", "code"])
+    """Categories sampled this way; the others keep the distilled data."""
+    samples: int = 8
+    """Samples per problem."""
+    temperature: float = 0.7
+    """Their sampling temperature."""
+    keep: int = 8
+    """Most distinct correct samples kept per problem."""
+
+    def __post_init__(self) -> None:
+        _positive("rft", samples=self.samples, temperature=self.temperature, keep=self.keep)
 
 
 @dataclass
@@ -303,18 +259,39 @@ class Experiment:
     serve_temperature: float = 0.7
     """Temperature the model is served at: the benchmark samples at it, and the temperature-scaled
     loss makes the trained model sampled at it match its data sharpened to each training temperature."""
-    ablation: bool = False
-    """Also train plain SFT (train.temperature_scaling false) on the same data and benchmark it."""
+    ablations: list[str] = field(default_factory=list)
+    """Also train and benchmark these, on the same budget (examples seen) as the distilled model:
+    plain_sft (the same data, train.temperature_scaling false), no_verification (every generated
+    sample, unfiltered), rft (rejection sampling, see ``rft``)."""
+    rft: RftConfig = field(default_factory=RftConfig)
+    """How the rft ablation samples and keeps."""
+    train_seeds: list[int] = field(default_factory=list)
+    """Train (and benchmark) every model under each of these seeds besides ``seed``; the report gives
+    mean +- sd over them. Empty: ``seed`` alone."""
     threads: int | None = None
     """CPU threads for torch; null leaves torch's default."""
 
     def __post_init__(self) -> None:
-        _positive("experiment", serve_temperature=self.serve_temperature, threads=self.threads)
+        _positive("", serve_temperature=self.serve_temperature, threads=self.threads)
         self.resolved = resolve_categories(self.categories)
         check_counts(self.generate.problems, self.resolved, "generate.problems")
         check_counts(self.benchmark.problems, self.resolved, "benchmark.problems")
         if self.train.categories is not None:
             check_counts({c: 0 for c in self.train.categories}, self.resolved, "train.categories")
+        unknown = sorted(set(self.ablations) - set(ABLATIONS))
+        if unknown:
+            raise ValueError(f"ablations names unknown ablations {unknown}; choose from {list(ABLATIONS)}")
+        check_counts({c: 0 for c in self.rft.categories}, self.resolved, "rft.categories")
+        if self.serve_temperature not in self.benchmark.sweep_temperatures:
+            self.benchmark.sweep_temperatures = sorted({*self.benchmark.sweep_temperatures, self.serve_temperature})
+
+    @property
+    def variants(self) -> list[str]:
+        """Every trained model of the run: the distilled one ("after"), then the ablations, each under
+        every training seed ("after@seed1", ...)."""
+        names = ["after", *[a for a in ABLATIONS if a in self.ablations]]
+        extra = [s for s in self.train_seeds if s != self.seed]
+        return names + [f"{name}@seed{s}" for s in extra for name in names]
 
     @property
     def trained_categories(self) -> list[str]:

@@ -1,6 +1,6 @@
 """Filter stage: pure functions from raw samples to distilled examples and an audit.
 
-Each category's ``keep`` rule decides what becomes training data (DESIGN.md's table): the first
+Each category's ``keep`` rule decides what becomes training data (docs/design.md, "Categories"): the first
 verified-correct answer (math, code, knowledge), the majority answer's samples when agreement is
 high enough (reasoning), a few diverse well-formed outputs (creativity), or the first sample that
 meets every constraint (instruction). The shared rules live here. Every rejection is counted under
@@ -27,16 +27,21 @@ def keep_first_correct(verdicts: list, rejected: Counter, *, record_answer: bool
     return kept[:1]
 
 
-def keep_majority(samples: list[dict], verdicts: list, threshold: float, same: Callable[[str, str], bool],
-                  rejected: Counter) -> list[Keep]:
-    """The distinct samples of the majority answer, when at least ``threshold`` of all samples agree."""
+def keep_majority(samples: list[dict], verdicts: list, threshold: float, key: Callable, same: Callable[[str, str], bool],
+                  rejected: Counter, agree_with_reference: bool = True) -> list[Keep]:
+    """The distinct samples of the majority answer, when at least ``threshold`` of all samples agree
+    and, with ``agree_with_reference``, the majority answer is not judged wrong against a reference
+    (a problem without one keeps its majority)."""
     from cogumi.verify.vote import majority
 
-    vote = majority([v.answer for v in verdicts], threshold, same)
+    vote = majority([key(v) for v in verdicts], threshold, same)
     if not vote.accepted:
         rejected["no_answer" if vote.answer is None else "low_agreement"] += 1
         return []
     correct = verdicts[vote.members[0]].correct
+    if agree_with_reference and correct is False:
+        rejected["majority_wrong"] += 1
+        return []
     seen, kept = set(), []
     for i in vote.members:
         if samples[i]["text"] not in seen:
@@ -110,6 +115,7 @@ def filter_samples(categories: Mapping[str, Category], problems: list[Problem],
             for keep in category.keep(problem, group, mine, rejected):
                 examples[name].append(_example(problem, group[keep.index], keep, category, len(group)))
         audit[name] = {"problems": len(chosen), "samples": len(flat), "accepted": len(examples[name]),
+                       "kept_correct": sum(e["metadata"]["is_correct"] is True for e in examples[name]),
                        "problems_accepted": len({e["metadata"]["problem_id"] for e in examples[name]}),
                        "rejected": dict(sorted(rejected.items()))}
     return examples, audit
@@ -141,12 +147,12 @@ def audit_table(audit: dict):
     from rich.table import Table
 
     table = Table(title="filter audit")
-    for column in ("category", "problems", "samples", "accepted", "problems kept", "rejected"):
+    for column in ("category", "problems", "samples", "accepted", "verified correct", "problems kept", "rejected"):
         table.add_column(column, justify="left" if column in ("category", "rejected") else "right")
     for category, row in audit.items():
         reasons = ", ".join(f"{k} {v}" for k, v in row["rejected"].items() if v) or "-"
         table.add_row(category, str(row["problems"]), str(row["samples"]), str(row["accepted"]),
-                      str(row["problems_accepted"]), reasons)
+                      str(row["kept_correct"]), str(row["problems_accepted"]), reasons)
     return table
 
 
@@ -165,8 +171,72 @@ def run_filter(cfg, run) -> dict:
     return audit
 
 
-def clear_filtered(run) -> None:
-    """Forget the distilled data (its settings changed)."""
-    for path in run.data.glob("*_distilled.jsonl"):
-        path.unlink()
-    run.audit.unlink(missing_ok=True)
+def clear_filtered(run, data: str = "data") -> None:
+    """Forget the training data in folder ``data`` (its settings changed)."""
+    import shutil
+
+    shutil.rmtree(run.root / data, ignore_errors=True)
+
+
+def keep_distinct_correct(verdicts: list, samples: list[dict], keep: int) -> list[Keep]:
+    """Rejection sampling: up to ``keep`` verified-correct samples of distinct text."""
+    seen, kept = set(), []
+    for i, verdict in enumerate(verdicts):
+        if verdict.correct and samples[i]["text"] not in seen and len(kept) < keep:
+            seen.add(samples[i]["text"])
+            kept.append(Keep(i, verdict.answer, True, 1.0))
+    return kept
+
+
+def unverified(categories: Mapping[str, Category], problems: list[Problem], samples: list[dict]) -> dict[str, list[dict]]:
+    """Self-distillation without a verifier: every distinct sample of every problem, unchecked."""
+    by_problem: dict[str, list[dict]] = defaultdict(list)
+    for row in samples:
+        by_problem[row["problem_id"]].append(row)
+    examples: dict[str, list[dict]] = {}
+    for problem in problems:
+        group = sorted(by_problem.get(problem.id, []), key=lambda r: r["sample"])
+        texts = list(dict.fromkeys(r["text"] for r in group))
+        for text in texts:
+            sample = next(r for r in group if r["text"] == text)
+            examples.setdefault(problem.category, []).append(
+                _example(problem, sample, Keep(sample["sample"], None, None, None), categories[problem.category],
+                         len(group)))
+    return examples
+
+
+def run_unverified(cfg, run) -> None:
+    """The no_verification ablation's data: ``data_unverified/<category>_distilled.jsonl``."""
+    from cogumi.files import write_jsonl
+    from cogumi.generate import draw_problems, read_samples
+
+    for name, rows in unverified(cfg.resolved, draw_problems(cfg, run), read_samples(cfg, run)).items():
+        write_jsonl(run.distilled(name, "data_unverified"), rows)
+
+
+def run_rft_filter(cfg, run) -> None:
+    """The rft ablation's data: distinct correct samples of the rft categories, the distilled data
+    of the others, in ``data_rft/``."""
+    from cogumi.files import read_jsonl, write_json, write_jsonl
+    from cogumi.generate import draw_problems, read_samples
+
+    problems = [p for p in draw_problems(cfg, run) if p.category in cfg.rft.categories]
+    by_problem: dict[str, list[dict]] = defaultdict(list)
+    for row in read_samples(cfg, run, run.raw_rft):
+        by_problem[row["problem_id"]].append(row)
+    examples: dict[str, list[dict]] = {name: [] for name in cfg.rft.categories}
+    for problem in problems:
+        group = sorted(by_problem.get(problem.id, []), key=lambda r: r["sample"])
+        category = cfg.resolved[problem.category]
+        verdicts = judge(cfg.resolved, [problem] * len(group), [r["text"] for r in group], [r["finished"] for r in group])
+        for keep in keep_distinct_correct(verdicts, group, cfg.rft.keep):
+            examples[problem.category].append(_example(problem, group[keep.index], keep, category, len(group)))
+    for name in cfg.resolved:
+        if name in examples:
+            write_jsonl(run.distilled(name, "data_rft"), examples[name])
+        elif run.distilled(name).exists():
+            write_jsonl(run.distilled(name, "data_rft"), read_jsonl(run.distilled(name)))
+    write_json(run.root / "data_rft" / "audit.json",
+               {name: {"problems": sum(p.category == name for p in problems), "accepted": len(rows),
+                       "problems_accepted": len({e["metadata"]["problem_id"] for e in rows})}
+                for name, rows in examples.items()})

@@ -13,7 +13,7 @@ from rich.table import Table
 from cogumi.console import console, show
 from cogumi.dist import barrier, is_main
 from cogumi.files import read_json, write_json
-from cogumi.run import VARIANT_FOLDERS, RunFolder
+from cogumi.run import RunFolder
 from cogumi.stages import Stage, changed_settings, run_stage, status
 
 PACKAGES = ("cogumi", "torch", "transformers", "peft", "trl", "lightning", "torchmetrics", "math-verify",
@@ -50,41 +50,69 @@ def bind_run(cfg, run: RunFolder) -> None:
         write_json(run.versions, versions())
 
 
-def generate_stage(cfg, run: RunFolder) -> Stage:
-    from cogumi.generate import category_settings, clear_categories, run_generation, stale_categories
+def generate_stage(cfg, run: RunFolder, rft: bool = False) -> Stage:
+    """Answering the distill problems: with each category's policy, or (``rft``) the rft ablation's."""
+    from cogumi.generate import category_settings, clear_categories, rft_decodings, run_generation, stale_categories
 
+    decodings = rft_decodings(cfg) if rft else {name: c.decoding for name, c in cfg.resolved.items()}
+    raw_of = run.raw_rft if rft else run.raw
     settings = {"model": asdict(cfg.model), "seed": cfg.seed, "categories": {
-        name: category_settings(c, cfg.generate.problems.get(name, 0), cfg.generate.batch_size,
-                                cfg.generate.memory_budget_gb) for name, c in cfg.resolved.items()}}
-    return Stage("generate", settings, lambda: run_generation(cfg, run),
-                 lambda old: clear_categories(run, stale_categories(old, settings)))
+        name: category_settings(cfg.resolved[name], decoding, cfg.generate.problems.get(name, 0),
+                                cfg.generate.batch_size, cfg.generate.memory_budget_gb)
+        for name, decoding in decodings.items()}}
+    return Stage("generate_rft" if rft else "generate", settings,
+                 lambda: run_generation(cfg, run, decodings, raw_of, "generate rft" if rft else "generate"),
+                 lambda old: clear_categories(run, stale_categories(old, settings), raw_of if rft else None))
 
 
-def filter_stage(cfg, run: RunFolder, generate: Stage) -> Stage:
-    from cogumi.filter import clear_filtered, run_filter
+def filter_stages(cfg, run: RunFolder, generate: Stage) -> dict[str, Stage]:
+    """The training data of every variant, by data folder (``run.VARIANT_DATA``)."""
+    from cogumi.filter import clear_filtered, run_filter, run_rft_filter, run_unverified
 
+    temperatures = {name: c.training_temperature for name, c in cfg.resolved.items()}
     settings = {"inputs": {"generate": generate.digest},
                 "categories": {name: {"options": c.options(), "training_temperature": c.training_temperature}
                                for name, c in cfg.resolved.items()}}
-    return Stage("filter", settings, lambda: run_filter(cfg, run), lambda old: clear_filtered(run))
+    stages = {"data": Stage("filter", settings, lambda: run_filter(cfg, run), lambda old: clear_filtered(run))}
+    if "no_verification" in cfg.ablations:
+        stages["data_unverified"] = Stage(
+            "filter_unverified", {"inputs": {"generate": generate.digest}, "training_temperature": temperatures},
+            lambda: run_unverified(cfg, run), lambda old: clear_filtered(run, "data_unverified"))
+    if "rft" in cfg.ablations:
+        sampled = generate_stage(cfg, run, rft=True)
+        stages["generate_rft"] = sampled
+        stages["data_rft"] = Stage(
+            "filter_rft", {"inputs": {"generate_rft": sampled.digest, "filter": stages["data"].digest},
+                           "rft": asdict(cfg.rft)},
+            lambda: run_rft_filter(cfg, run), lambda old: clear_filtered(run, "data_rft"))
+    return stages
 
 
-def train_stage(cfg, run: RunFolder, filtered: Stage, variant: str) -> Stage:
+def train_stage(cfg, run: RunFolder, data: dict[str, Stage], variant: str) -> Stage:
+    from cogumi.run import VARIANT_DATA, split_variant
     from cogumi.train import clear_training, run_training
 
-    train = cfg.train if variant == "after" else replace(cfg.train, temperature_scaling=False)
-    settings = {"inputs": {"filter": filtered.digest}, "model": asdict(cfg.model), "seed": cfg.seed,
-                "serve_temperature": cfg.serve_temperature, "train": asdict(train),
-                "categories": cfg.trained_categories}
-    work = lambda: run_training(train, cfg.model, run, variant, seed=cfg.seed,  # noqa: E731
-                                serve_temperature=cfg.serve_temperature, categories=cfg.trained_categories)
-    return Stage(VARIANT_FOLDERS[variant], settings, work, lambda old: clear_training(run, variant))
+    name, seed = split_variant(variant)
+    seed = cfg.seed if seed is None else seed
+    train = replace(cfg.train, temperature_scaling=False) if name == "plain_sft" else cfg.train
+    folder = VARIANT_DATA[name]
+    settings = {"inputs": {"data": data[folder].digest, **({"budget": data["data"].digest} if folder != "data" else {})},
+                "model": asdict(cfg.model), "seed": seed, "serve_temperature": cfg.serve_temperature,
+                "train": asdict(train), "categories": cfg.trained_categories}
+    work = lambda: run_training(train, cfg.model, run, variant, seed=seed,  # noqa: E731
+                                serve_temperature=cfg.serve_temperature, categories=cfg.trained_categories,
+                                data=folder, budget_of="data")
+    return Stage(run.train_dir(variant).name, settings, work, lambda old: clear_training(run, variant))
 
 
 def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
-    """``models``: label -> what that model is (the Phase 1A model, or a train stage's digest)."""
-    from cogumi.batches import remove
+    """``models``: label -> what that model is (the Phase 1A model, or a train stage's digest). The
+    Phase 1A model is also measured over the temperature sweep and at each trained model's effective
+    temperature (``cogumi.frontier``)."""
+    import shutil
+
     from cogumi.benchmark import run_benchmark
+    from cogumi.frontier import sweep_points
 
     split = cfg.benchmark.split
     measure = {k: v for k, v in asdict(cfg.benchmark).items() if k != "bootstrap"}
@@ -92,14 +120,26 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
                 "data": {name: c.data_settings(split) for name, c in cfg.resolved.items()}, "models": models}
 
     def clear(old: dict) -> None:
-        same_rest = {k: v for k, v in old.items() if k != "models"} == {k: v for k, v in settings.items() if k != "models"}
+        from cogumi.batches import remove
+
+        if {k: v for k, v in old.items() if k != "models"} != {k: v for k, v in settings.items() if k != "models"}:
+            shutil.rmtree(run.results_dir(split), ignore_errors=True)
+            return
         for label in old.get("models", {}):
-            if not same_rest or old["models"][label] != models.get(label):
+            if old["models"][label] != models.get(label):
                 remove(run.records(split, label))
 
     def work() -> None:
+        from functools import cache
+
+        from cogumi.models import load_variant
+
+        phase1a = cache(lambda: load_variant(cfg.model, run, "before"))  # loaded once for "before" and the sweep
+        load = lambda variant: phase1a() if variant == "before" else load_variant(cfg.model, run, variant)  # noqa: E731
         for label in models:
-            run_benchmark(cfg, run, label)
+            run_benchmark(cfg, run, label, load=load)
+        for label, temperature in sweep_points(cfg, run, [m for m in models if m != "before"]).items():
+            run_benchmark(cfg, run, label, temperature=temperature, load=load)
 
     return Stage("benchmark" if split == "benchmark" else "benchmark_distill", settings, work, clear)
 
@@ -112,18 +152,23 @@ def report_stage(cfg, run: RunFolder, benchmark: Stage, timings: dict) -> Stage:
 
 def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> dict:
     from cogumi.batches import read_batches
-    from cogumi.report import build_report, report_table, write_report
+    from cogumi.frontier import effective_temperatures, frontier_records, sweep_points
+    from cogumi.report import build_report, report_table, verdict_table, write_report
 
-    split = cfg.benchmark.split
-    records = {label: read_batches(run.records(split, label), list(cfg.resolved)) for label in labels}
+    split, order = cfg.benchmark.split, list(cfg.resolved)
+    records = {label: read_batches(run.records(split, label), order) for label in labels}
+    variants = [label for label in labels if label != "before"]
+    sweep = {t: read_batches(run.records(split, label), order) for label, t in sweep_points(cfg, run, variants).items()}
+    frontier = frontier_records(records["before"], sweep, cfg.serve_temperature, cfg.benchmark.samples_per_problem)
     notes = read_json(run.overlap) if run.overlap.exists() else []
-    result = build_report(cfg.resolved, records, serve_temperature=cfg.serve_temperature,
-                          samples_per_problem=cfg.benchmark.samples_per_problem, resamples=cfg.benchmark.bootstrap,
-                          seed=cfg.seed, config=str(run.config), timings={k: v for k, v in timings.items()
-                                                                           if k != "report"},
+    result = build_report(cfg.resolved, records, frontier, effective=effective_temperatures(cfg, run, variants),
+                          serve_temperature=cfg.serve_temperature, samples_per_problem=cfg.benchmark.samples_per_problem,
+                          resamples=cfg.benchmark.bootstrap, seed=cfg.seed, config=str(run.config),
+                          timings={k: v for k, v in timings.items() if not k.startswith("report")},
                           extra={"split": split, "notes": notes})
     paths = write_report(result, cfg.resolved, run.report_files(split))
-    show(report_table(result, cfg.resolved))
+    show(report_table(result))
+    show(verdict_table(result))
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return result
 
@@ -131,20 +176,27 @@ def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> d
 def plan_stages(cfg, run: RunFolder, command: str, timings: dict) -> list[Stage]:
     """The stages ``command`` runs, with their settings worked out from ``cfg``."""
     generate = generate_stage(cfg, run)
-    filtered = filter_stage(cfg, run, generate)
-    variants = ["after", "ablation"] if cfg.ablation else ["after"]
-    trains = {v: train_stage(cfg, run, filtered, v) for v in variants}
+    data = filter_stages(cfg, run, generate)
+    trains = {v: train_stage(cfg, run, data, v) for v in cfg.variants}
     if command == "benchmark":  # alone, it measures the trained variants that are up to date
         trains = {v: t for v, t in trains.items() if status(t, run.stage_record(t.name))[0] == "skip"}
     benchmark = benchmark_stage(cfg, run, {"before": "phase1a", **{v: t.digest for v, t in trains.items()}})
-    stages = {"generate": [generate], "filter": [filtered], "train": list(trains.values()) if command != "benchmark"
-              else [], "benchmark": [benchmark], "report": [report_stage(cfg, run, benchmark, timings)]}
+    stages = {"generate": [generate], "filter": list(data.values()),
+              "train": list(trains.values()) if command != "benchmark" else [], "benchmark": [benchmark],
+              "report": [report_stage(cfg, run, benchmark, timings)]}
     return [stage for name in COMMAND_STAGES[command] for stage in stages[name]]
 
 
 def run_command(cfg, command: str) -> None:
     """Run (or resume) the stages of ``command`` on the run folder of ``cfg``."""
+    from cogumi.lock import RunLock
+
     run = RunFolder(cfg.output_dir)
+    with RunLock(run.lock):
+        _run_stages(cfg, run, command)
+
+
+def _run_stages(cfg, run: RunFolder, command: str) -> None:
     bind_run(cfg, run)
     timings = read_json(run.timings) if run.timings.exists() else {}
     stages = plan_stages(cfg, run, command, timings)
@@ -166,11 +218,12 @@ def run_command(cfg, command: str) -> None:
 
 
 def _show_report(cfg, run: RunFolder) -> None:
-    from cogumi.report import report_table
+    from cogumi.report import report_table, verdict_table
 
     path = run.report_files(cfg.benchmark.split)[0]
     if path.exists():
-        show(report_table(read_json(path), cfg.resolved))
+        show(report_table(read_json(path)))
+        show(verdict_table(read_json(path)))
 
 
 def fit(cfg) -> None:

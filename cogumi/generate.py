@@ -11,19 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cogumi.batches import finished_batches, plan_batches, read_batches, remove
-from cogumi.categories import Category
+from cogumi.categories import Category, Decoding
 from cogumi.dist import barrier, is_main
 from cogumi.files import read_jsonl, write_json, write_jsonl
 from cogumi.run import RunFolder
 from cogumi.world import Problem
 
 
-def answer_batch(categories: Mapping[str, Category], model, tokenizer, batch: dict, seed: int) -> list[dict]:
+def answer_batch(decodings: Mapping[str, Decoding], model, tokenizer, batch: dict, seed: int) -> list[dict]:
     """The rows of one batch: each problem answered ``samples`` times with its category's decoding."""
     from cogumi.engine import generate
 
     problems = batch["problems"]
-    decoding = categories[batch["category"]].decoding
+    decoding = decodings[batch["category"]]
     completions = generate(model, tokenizer, [p.prompt for p in problems], decoding, batch_size=len(problems),
                            seed=seed)
     return [{"problem_id": p.id, "category": p.category, "sample": i, "text": c.text, "finished": c.finished,
@@ -31,10 +31,16 @@ def answer_batch(categories: Mapping[str, Category], model, tokenizer, batch: di
             for p, group in zip(problems, completions) for i, c in enumerate(group)]
 
 
-def category_settings(category: Category, count: int, batch_size: int, memory_budget_gb) -> dict:
+def category_settings(category: Category, decoding: Decoding, count: int, batch_size: int, memory_budget_gb) -> dict:
     """What one category's raw samples depend on (beside the model and seed)."""
-    return {"problems": count, "data": category.data_settings("distill"), "decoding": vars(category.decoding),
+    return {"problems": count, "data": category.data_settings("distill"), "decoding": vars(decoding),
             "batch_size": batch_size, "memory_budget_gb": memory_budget_gb}
+
+
+def rft_decodings(cfg) -> dict[str, Decoding]:
+    """The rft ablation's sampling of its categories: ``rft.samples`` at ``rft.temperature``."""
+    return {name: Decoding(cfg.rft.temperature, cfg.rft.samples, cfg.resolved[name].decoding.max_new_tokens)
+            for name in cfg.rft.categories}
 
 
 def stale_categories(old: dict, new: dict) -> list[str]:
@@ -45,11 +51,13 @@ def stale_categories(old: dict, new: dict) -> list[str]:
                   if old["categories"].get(c) != new["categories"].get(c))
 
 
-def clear_categories(run: RunFolder, names: list[str]) -> None:
-    """Forget the problems and samples of ``names`` (their settings changed)."""
+def clear_categories(run: RunFolder, names: list[str], raw_of=None) -> None:
+    """Forget the samples of ``names`` (their settings changed) and, for the main samples, the
+    drawn problems."""
     for name in names:
-        remove(run.raw(name))
-    run.problems("distill").unlink(missing_ok=True)
+        remove((raw_of or run.raw)(name))
+    if raw_of is None:
+        run.problems("distill").unlink(missing_ok=True)
 
 
 def draw_problems(cfg, run: RunFolder) -> list[Problem]:
@@ -70,50 +78,53 @@ def draw_problems(cfg, run: RunFolder) -> list[Problem]:
     return problems
 
 
-def batch_sizes(model, tokenizer, problems: list[Problem], cfg) -> dict[str, int]:
+def batch_sizes(model, tokenizer, problems: list[Problem], cfg, decodings: Mapping[str, Decoding]) -> dict[str, int]:
     """Each category's batch size: ``generate.batch_size``, or what fits ``generate.memory_budget_gb``."""
     from cogumi.engine import batch_size_for
 
     if cfg.generate.memory_budget_gb is None:
-        return {c: cfg.generate.batch_size for c in cfg.resolved}
+        return {c: cfg.generate.batch_size for c in decodings}
     sizes = {}
-    for name, category in cfg.resolved.items():
+    for name, policy in decodings.items():
         lengths = [len(tokenizer(p.prompt)["input_ids"]) for p in problems if p.category == name]
-        policy = category.decoding
         sizes[name] = batch_size_for(model, max(lengths, default=1) + 16, policy.max_new_tokens, policy.samples,
                                      cfg.generate.memory_budget_gb, most=cfg.generate.batch_size)
     return sizes
 
 
-def run_generation(cfg, run: RunFolder) -> None:
-    """Answer the distill problems into ``raw/<category>.jsonl``, resuming whatever is already there."""
+def run_generation(cfg, run: RunFolder, decodings: Mapping[str, Decoding] | None = None, raw_of=None,
+                   label: str = "generate") -> None:
+    """Answer the distill problems of the categories in ``decodings`` (default: every category with
+    its own policy) into ``raw_of(category)`` (default ``raw/<category>.jsonl``), resuming whatever
+    is already there."""
     from functools import partial
 
     from cogumi.loop import run_batches
     from cogumi.models import load_variant
 
-    problems = draw_problems(cfg, run)
-    order = list(cfg.resolved)
-    done = set().union(*(finished_batches(run.raw(c)) for c in order))
-    if not problems or all(k in done for k in _all_keys(problems, cfg)):
+    decodings = decodings or {name: c.decoding for name, c in cfg.resolved.items()}
+    raw_of = raw_of or run.raw
+    problems = [p for p in draw_problems(cfg, run) if p.category in decodings]
+    order = [name for name in cfg.resolved if name in decodings]  # registry order seeds the batches
+    done = set().union(*(finished_batches(raw_of(c)) for c in order))
+    if not problems or all(k in done for k in _all_keys(problems, cfg, order)):
         return
     model, tokenizer = load_variant(cfg.model, run, "before")
-    todo = [b for b in plan_batches(problems, batch_sizes(model, tokenizer, problems, cfg), order)
+    todo = [b for b in plan_batches(problems, batch_sizes(model, tokenizer, problems, cfg, decodings), order)
             if b["key"] not in done]
     if todo:
-        run_batches(model, tokenizer, partial(answer_batch, cfg.resolved), cfg.seed, todo, run.raw, "generate")
+        run_batches(model, tokenizer, partial(answer_batch, decodings), cfg.seed, todo, raw_of, label)
     barrier()
 
 
-def _all_keys(problems: list[Problem], cfg) -> set[str]:
+def _all_keys(problems: list[Problem], cfg, order: list[str]) -> set[str]:
     """Batch keys of a plan without a model: exact unless a memory budget chooses the sizes."""
     if cfg.generate.memory_budget_gb is not None:
         return {"<needs the model>"}
-    return {b["key"] for b in plan_batches(problems, {c: cfg.generate.batch_size for c in cfg.resolved},
-                                           list(cfg.resolved))}
+    return {b["key"] for b in plan_batches(problems, {c: cfg.generate.batch_size for c in order}, order)}
 
 
-def read_samples(cfg, run: RunFolder) -> list[dict]:
-    """Every generated sample of the run, category by category."""
-    order = list(cfg.resolved)
-    return [row for c in order if run.raw(c).exists() for row in read_batches(run.raw(c), order)]
+def read_samples(cfg, run: RunFolder, raw_of=None) -> list[dict]:
+    """Every generated sample of the run (or of ``raw_of``'s files), category by category."""
+    order, raw_of = list(cfg.resolved), raw_of or run.raw
+    return [row for c in order if raw_of(c).exists() for row in read_batches(raw_of(c), order)]

@@ -43,7 +43,7 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
-    from cogumi.data import read_rows, to_problems
+    from cogumi.data import source_problems
 
     rows, errors = [], []
     for category, spec in cfg.resolved.items():
@@ -66,28 +66,39 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
                                                       f"{count} (downloaded on first use; fields checked then)"))
                 continue
             try:
-                problems = to_problems(read_rows(source), source, spec, split)
+                problems = source_problems(spec, split, count)
                 rows.append((f"{category} {split}", f"{min(count, len(problems))} of {len(problems)} from {source.path}"))
             except (FileNotFoundError, ValueError) as error:
                 errors.append(str(error))
     return rows, errors
 
 
+def _output_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
+    from cogumi.checks import check_output_dir
+
+    try:
+        return [("output folder", check_output_dir(cfg.output_dir))], []
+    except ValueError as error:
+        return [("output folder", f"{cfg.output_dir} (unusable)")], [str(error)]
+
+
 def preflight(cfg) -> list[str]:
-    """Every problem that would stop ``cogumi fit`` part-way, found without loading weights:
-    missing or mismatched adapter files, 4-bit without CUDA, datasets without the mapped fields."""
-    return _model_rows(cfg)[1] + _data_rows(cfg)[1]
+    """Every problem that would stop ``cogumi fit`` part-way, found without loading weights: an
+    output folder it cannot write, missing or mismatched adapter files, 4-bit without CUDA, and every
+    local dataset read and checked row by row (fields, types, ids, empty files)."""
+    return _output_rows(cfg)[1] + _model_rows(cfg)[1] + _data_rows(cfg)[1]
 
 
 def plan(cfg) -> list[str]:
     """Print the plan of ``cogumi fit``; returns the problems found (empty when it can run)."""
-    model_rows, errors = _model_rows(cfg)
+    output_rows, errors = _output_rows(cfg)
+    model_rows, model_errors = _model_rows(cfg)
     data_rows, data_errors = _data_rows(cfg)
-    errors += data_errors
+    errors += model_errors + data_errors
     table = Table(title=f"cogumi fit plan for {cfg.output_dir}", show_lines=False)
     table.add_column("what")
     table.add_column("details")
-    for what, details in model_rows + data_rows:
+    for what, details in output_rows + model_rows + data_rows:
         table.add_row(what, details)
     policies = ", ".join(f"{n} T={c.decoding.temperature} x{c.decoding.samples}" for n, c in cfg.resolved.items())
     temperatures = {n: c.training_temperature for n, c in cfg.resolved.items()}
@@ -95,7 +106,7 @@ def plan(cfg) -> list[str]:
               ("filter", f"each category's rule; training temperatures {temperatures}"),
               ("train", f"LoRA r={cfg.train.lora.rank} on the merged Phase 1A model, lr {cfg.train.learning_rate}, "
                         f"{cfg.train.epochs} epochs, temperature scaling {cfg.train.temperature_scaling}, "
-                        f"serve temperature {cfg.serve_temperature}" + (" + plain-SFT ablation" if cfg.ablation else "")),
+                        f"serve temperature {cfg.serve_temperature}" + ("; ablations " + ", ".join(cfg.ablations) if cfg.ablations else "")),
               ("benchmark", f"greedy and {cfg.benchmark.samples_per_problem} samples at T={cfg.serve_temperature}, "
                             f"before and after, on the {cfg.benchmark.split} split"),
               ("report", ", ".join(str(p) for p in RunFolder(cfg.output_dir).report_files(cfg.benchmark.split)))]

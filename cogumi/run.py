@@ -3,13 +3,15 @@ for paths and never join strings themselves.
 
     <output_dir>/
       run.json                  the model the run is bound to (another model needs another folder)
+      run.lock                  held by the command working on the run (one at a time)
       config.json, versions.json the resolved config and package versions of the latest command
       stages/<stage>.json       each stage's fingerprint: the settings its output was made with
       timings.json              seconds per finished stage
       problems/{distill,benchmark}.jsonl, problems/overlap.json
       raw/<category>.jsonl      generated samples with batch markers (resumable)
       data/<category>_distilled.jsonl, data/audit.json
-      <variant>/adapter/, <variant>/checkpoints/   train (distilled), train_plain (plain SFT)
+      raw_rft/, data_rft/, data_unverified/   the rft and no-verification ablations' samples and data
+      <variant>/adapter/, <variant>/checkpoints/   train (distilled), train_plain, train_unverified, train_rft
       benchmark/<model>.jsonl   per-problem records (benchmark_distill/ for the distill split)
       report.json, report.md, report.png
       logs/                     tracebacks of failed commands
@@ -19,8 +21,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Trained model variants: report label -> folder under the run.
-VARIANT_FOLDERS = {"after": "train", "ablation": "train_plain"}
+# Trained model variants: name -> folder under the run (a variant under another training seed,
+# "after@seed1", gets "train_seed1").
+VARIANT_FOLDERS = {"after": "train", "plain_sft": "train_plain", "no_verification": "train_unverified",
+                   "rft": "train_rft"}
+# The training data of each variant: "data" is the filter's, the others are built beside it.
+VARIANT_DATA = {"after": "data", "plain_sft": "data", "no_verification": "data_unverified", "rft": "data_rft"}
+
+
+def split_variant(variant: str) -> tuple[str, int | None]:
+    """``"rft@seed2"`` -> ``("rft", 2)``; ``"rft"`` -> ``("rft", None)``."""
+    name, _, seed = variant.partition("@seed")
+    return name, int(seed) if seed else None
 
 
 class RunFolder:
@@ -36,6 +48,10 @@ class RunFolder:
     @property
     def binding(self) -> Path:
         return self.root / "run.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "run.lock"
 
     @property
     def config(self) -> Path:
@@ -67,12 +83,16 @@ class RunFolder:
     def raw(self, category: str) -> Path:
         return self.root / "raw" / f"{category}.jsonl"
 
-    def distilled(self, category: str) -> Path:
-        return self.root / "data" / f"{category}_distilled.jsonl"
+    def distilled(self, category: str, data: str = "data") -> Path:
+        """A category's training examples in the data folder ``data`` (see ``VARIANT_DATA``)."""
+        return self.root / data / f"{category}_distilled.jsonl"
 
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    def raw_rft(self, category: str) -> Path:
+        return self.root / "raw_rft" / f"{category}.jsonl"
 
     @property
     def audit(self) -> Path:
@@ -80,7 +100,8 @@ class RunFolder:
 
     # train
     def train_dir(self, variant: str) -> Path:
-        return self.root / VARIANT_FOLDERS[variant]
+        name, seed = split_variant(variant)
+        return self.root / (VARIANT_FOLDERS[name] + (f"_seed{seed}" if seed is not None else ""))
 
     def adapter(self, variant: str) -> Path:
         return self.train_dir(variant) / "adapter"

@@ -4,6 +4,7 @@ category's ``score`` picks its metrics; the shared ones are here."""
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping
 
 from cogumi.categories import Category, judge
@@ -14,42 +15,64 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def accuracy_scores(verdicts: list, greedy, same: Callable[[str, str], bool]) -> dict[str, float]:
-    """Greedy correctness, the share of correct samples, whether the majority answer is correct,
-    and the share of samples agreeing with the majority answer."""
+def pass_at(n: int, correct: int, k: int) -> float:
+    """The unbiased pass@k of ``n`` samples of which ``correct`` are right: the chance that k of them,
+    drawn without replacement, hold at least one right answer."""
+    if n - correct < k:
+        return 1.0
+    return 1.0 - math.comb(n - correct, k) / math.comb(n, k)
+
+
+def majority_correct(verdicts: list, key: Callable, same: Callable[[str, str], bool]):
+    """(the vote over ``verdicts``, whether its answer is right)."""
     from cogumi.verify.vote import majority
 
-    vote = majority([v.answer for v in verdicts], equivalent=same)
-    return {"greedy_accuracy": float(bool(greedy.correct)),
-            "sampled_accuracy": mean([float(bool(v.correct)) for v in verdicts]),
-            "majority_accuracy": float(bool(vote.members) and bool(verdicts[vote.members[0]].correct)),
-            "agreement_rate": vote.agreement_rate}
+    vote = majority([key(v) for v in verdicts], equivalent=same)
+    return vote, bool(vote.members) and bool(verdicts[vote.members[0]].correct)
+
+
+def accuracy_scores(verdicts: list, greedy, key: Callable, same: Callable[[str, str], bool]) -> dict:
+    """Greedy correctness, the share of correct samples, whether the majority answer is correct, the
+    share of samples agreeing with the majority answer, pass@n (some sample right); and the curves
+    pass@k (unbiased) and majority@k (the vote of the first k samples) for k = 1..n."""
+    vote, right = majority_correct(verdicts, key, same)
+    n, correct = len(verdicts), sum(bool(v.correct) for v in verdicts)
+    scores = {} if greedy is None else {"greedy_accuracy": float(bool(greedy.correct))}
+    scores.update(sampled_accuracy=correct / n if n else float("nan"), majority_accuracy=float(right),
+                  agreement_rate=vote.agreement_rate, pass_at_k=float(correct > 0),
+                  pass_curve=[round(pass_at(n, correct, k), 6) for k in range(1, n + 1)],
+                  majority_curve=[float(majority_correct(verdicts[:k], key, same)[1]) for k in range(1, n + 1)])
+    return scores
 
 
 def writing_scores(greedy, verdicts: list, texts: list[str]) -> dict[str, float]:
-    """Well-formedness of the greedy answer and of the samples, and the samples' mean pairwise
-    diversity (1 - Jaccard similarity of word bigrams)."""
+    """Well-formedness of the greedy answer (greedy None: left out) and of the samples, and the
+    samples' mean pairwise diversity (1 - Jaccard similarity of word bigrams)."""
     from cogumi.verify.creativity import similarity
 
     pairs = [1 - similarity(a, b) for a, b in itertools.combinations(texts, 2)]
-    return {"greedy_well_formed": float(greedy.reason == "correct"),
-            "sampled_well_formed": mean([float(v.reason == "correct") for v in verdicts]),
-            "diversity": mean(pairs)}
+    scores = {} if greedy is None else {"greedy_well_formed": float(greedy.reason == "correct")}
+    scores.update(sampled_well_formed=mean([float(v.reason == "correct") for v in verdicts]), diversity=mean(pairs))
+    return scores
 
 
-def score_problems(categories: Mapping[str, Category], problems: list[Problem], greedy: list,
+def score_problems(categories: Mapping[str, Category], problems: list[Problem], greedy: list | None,
                    samples: list[list]) -> list[dict]:
-    """One record per problem: its category's metrics from the greedy completion and the samples."""
+    """One record per problem: its category's metrics from the greedy completion (None: sampled
+    metrics only) and the samples."""
     k = len(samples[0])
     flat = [c for group in samples for c in group]
-    greedy_v = judge(categories, problems, [c.text for c in greedy], [c.finished for c in greedy])
+    greedy_v = (judge(categories, problems, [c.text for c in greedy], [c.finished for c in greedy])
+                if greedy is not None else [None] * len(problems))
     sampled_v = judge(categories, [p for p in problems for _ in range(k)], [c.text for c in flat],
                       [c.finished for c in flat])
     records = []
     for i, problem in enumerate(problems):
         verdicts = sampled_v[i * k:(i + 1) * k]
-        record = {"problem_id": problem.id, "category": problem.category, "greedy_reason": greedy_v[i].reason,
-                  "sampled_reasons": [v.reason for v in verdicts]}
+        record = {"problem_id": problem.id, "category": problem.category}
+        if greedy_v[i] is not None:
+            record["greedy_reason"] = greedy_v[i].reason
+        record["sampled_reasons"] = [v.reason for v in verdicts]
         record.update(categories[problem.category].score(problem, greedy_v[i], verdicts, samples[i]))
         records.append(record)
     return records

@@ -1,8 +1,8 @@
 """Train stage: TRL SFT of a new LoRA on the distilled data, with a per-category training temperature.
 
 The pure core is ``scaled_cross_entropy``: the cross-entropy of ``softmax(logits * tau / T_serve)``
-against each completion token, ``tau`` being the example's own training temperature (DESIGN.md,
-"Training temperature: exact meaning"). ``TemperatureSFTTrainer`` changes nothing in TRL's
+against each completion token, ``tau`` being the example's own training temperature (docs/design.md,
+"The training temperature"). ``TemperatureSFTTrainer`` changes nothing in TRL's
 ``SFTTrainer`` but the loss; ``TemperatureCollator`` carries each example's ``tau`` to it.
 """
 
@@ -97,12 +97,12 @@ class TemperatureSFTTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def training_examples(run: RunFolder, categories: list[str], tau_min: float) -> list[dict]:
+def training_examples(run: RunFolder, categories: list[str], tau_min: float, data: str = "data") -> list[dict]:
     """Prompt-completion rows for TRL, each with its ``tau`` (the category's training temperature,
-    floored at ``tau_min``), read from ``data/<category>_distilled.jsonl``."""
+    floored at ``tau_min``), read from ``<data>/<category>_distilled.jsonl``."""
     rows = []
     for category in categories:
-        path = run.distilled(category)
+        path = run.distilled(category, data)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run `cogumi generate` with the same config first")
         with path.open() as f:
@@ -117,7 +117,7 @@ def training_examples(run: RunFolder, categories: list[str], tau_min: float) -> 
                     raise ValueError(f"{path}:{number}: not a distilled example ({error!r}); "
                                      "expected instruction, output and metadata.training_temp") from error
     if not rows:
-        raise ValueError(f"no distilled examples in {run.data} for {categories}; the filter kept nothing to train on")
+        raise ValueError(f"no distilled examples in {run.root / data} for {categories}; the filter kept nothing to train on")
     return rows
 
 
@@ -232,46 +232,62 @@ def _optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, weight_decay=0.0)
 
 
-def _last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing ``checkpoint``: it writes ``trainer_state.json`` last, so
+    a save cut by a kill or a full disk leaves it missing or cut short."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+def _last_checkpoint(folder: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` in ``folder``, or None to train from the start. A newer
+    one that is incomplete is removed with a notice (the Trainer would write into it again)."""
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()),
+                   key=lambda p: int(p.name[11:])) if folder.is_dir() else []
+    while found and not _complete(found[-1]):
+        torn = found.pop()
+        console.print(f"{torn} is incomplete (no readable trainer_state.json: its save was cut short); removing it "
+                      f"and resuming from {found[-1].name if found else 'the start'}", soft_wrap=True)
+        shutil.rmtree(torn, ignore_errors=True)  # every rank may try; the first one wins
+    return str(found[-1]) if found else None
 
 
 def run_training(cfg: TrainConfig, model_cfg: ModelConfig, run: RunFolder, variant: str, *, seed: int,
-                 serve_temperature: float, categories: list[str]) -> Path:
-    """Train the new LoRA of ``variant`` into its adapter folder; resumes from the last checkpoint
-    and does nothing when the adapter is already complete. Returns the adapter folder."""
-    from cogumi.models import load_policy, merged_policy_path
+                 serve_temperature: float, categories: list[str], data: str = "data",
+                 budget_of: str | None = None) -> Path:
+    """Train the new LoRA of ``variant`` on the examples in folder ``data`` into its adapter folder;
+    resumes from the last checkpoint and does nothing when the adapter is already complete. With
+    ``budget_of`` (another data folder), the epochs are scaled so that training sees as many
+    examples as ``train.epochs`` passes over that folder would. Returns the adapter folder."""
+    from dataclasses import replace
+
+    from cogumi.models import load_variant
 
     adapter_dir = run.adapter(variant)
     if (adapter_dir / "train_log.json").exists():
         console.print(f"{adapter_dir} is complete")
         return adapter_dir
-    rows = training_examples(run, categories, cfg.tau_min)
+    rows = training_examples(run, categories, cfg.tau_min, data)
+    if budget_of is not None and budget_of != data:
+        budget = cfg.epochs * len(training_examples(run, categories, cfg.tau_min, budget_of))
+        cfg = replace(cfg, epochs=budget / len(rows))
     counts = {c: sum(r["category"] == c for r in rows) for c in categories}
     console.print(f"training a LoRA on {len(rows)} examples {counts}"
                   f" ({'temperature-scaled' if cfg.temperature_scaling else 'plain'} SFT)")
     started = time.perf_counter()
-    bf16 = model_cfg.dtype == "bfloat16"
-    if model_cfg.load_in_4bit:  # QLoRA: the merged Phase 1A model, saved once, reloaded in 4-bit
-        from transformers import AutoTokenizer
-
-        from cogumi.models import quantization_config
-
-        model = str(merged_policy_path(model_cfg, run.merged_policy))
-        tokenizer = AutoTokenizer.from_pretrained(model)
-        quant = quantization_config()
-    else:
-        model, tokenizer = load_policy(model_cfg.base, model_cfg.adapter, dtype=model_cfg.dtype)
-        quant = None
-    trainer = make_trainer(model, tokenizer, rows, cfg, run.checkpoints(variant), seed, serve_temperature, bf16, quant,
-                           label=run.train_dir(variant).name)
+    # the start point is the very model that generate and the benchmark call "before" (QLoRA on 4-bit)
+    model, tokenizer = load_variant(model_cfg, run, "before")
+    trainer = make_trainer(model, tokenizer, rows, cfg, run.checkpoints(variant), seed, serve_temperature,
+                           bf16=model_cfg.dtype == "bfloat16", label=run.train_dir(variant).name)
     trainer.train(resume_from_checkpoint=_last_checkpoint(run.checkpoints(variant)))
     scale = bake_logit_scale(trainer.model)
     if trainer.is_world_process_zero():
         trainer.model.save_pretrained(adapter_dir)
         log = {"examples": counts, "logit_scale": round(scale, 4), "seconds": round(time.perf_counter() - started, 1),
+               "epochs": cfg.epochs, "steps": trainer.state.global_step,
                "settings": asdict(cfg), "serve_temperature": serve_temperature,
                "history": trainer.state.log_history}
         write_json(adapter_dir / "train_log.json", log)

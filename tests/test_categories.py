@@ -48,7 +48,8 @@ def test_accuracy_scores_count_samples_majority_and_agreement():
     greedy = math.judge_one(problem, "\\boxed{8}", True)
     scores = math.score(problem, greedy, verdicts, [Completion(t, True, 3) for t in texts])
     assert scores == {"greedy_accuracy": 0.0, "sampled_accuracy": 0.5, "majority_accuracy": 1.0,
-                      "agreement_rate": 0.5}  # 7 and 7.0 are one vote by value
+                      "agreement_rate": 0.5, "pass_at_k": 1.0,  # 7 and 7.0 are one vote by value
+                      "pass_curve": [0.5, pytest.approx(5 / 6), 1.0, 1.0], "majority_curve": [1.0, 1.0, 1.0, 1.0]}
 
 
 def test_writing_scores_measure_well_formedness_and_diversity():
@@ -140,7 +141,7 @@ def test_a_category_from_outside_the_package_runs_through_fit(tmp_path):
     for split, n in (("distill", 8), ("benchmark", 4)):
         (tmp_path / f"words_{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _word_problems(split, n)))
     config = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
-    config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=False)
+    config.update(output_dir=str(tmp_path / "run"), threads=1, ablations=[])
     config["categories"]["words"] = {
         "class_path": "word_arithmetic:WordArithmetic", "init_args": {"last_only": False},
         "training_temperature": 0.0, "prompt_template": "{prompt} Answer in words.",
@@ -149,7 +150,7 @@ def test_a_category_from_outside_the_package_runs_through_fit(tmp_path):
     config["generate"]["problems"] = {"math": 8, "words": 8}
     config["train"].update(epochs=1, batch_size=4, logging_steps=1)
     config["benchmark"].update(problems={"math": 2, "words": 4}, samples_per_problem=2, max_new_tokens=48,
-                               bootstrap=20)
+                               bootstrap=20, sweep_temperatures=[0.0, 0.7])
     path = tmp_path / "words.yaml"
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")])}
@@ -167,5 +168,52 @@ def test_a_category_from_outside_the_package_runs_through_fit(tmp_path):
     for label in ("before", "after"):
         assert report[label]["words"]["n"] == 4
         assert set(report[label]["words"]) == {"n", "greedy_accuracy", "sampled_accuracy", "majority_accuracy",
-                                               "agreement_rate"}
+                                               "agreement_rate", "pass_at_k"}
     assert "words" in (run / "report.md").read_text()
+
+
+def test_code_votes_by_behaviour_not_by_text():
+    from cogumi.score import accuracy_scores
+
+    code = defaults()["code"]
+    problem = Problem(id="c", category="code", prompt="?", key="k", entry_point="f",
+                      tests="def check(candidate):\n    assert candidate(1) == 10\n")
+    texts = ["```python\ndef f(x):\n    return x + 9\n```", "```python\ndef f(x):\n    return x - 9\n```",
+             "```python\ndef f(x):\n    return x - 9\n```"]
+    verdicts = code.judge([problem] * 3, texts, [True] * 3)
+    assert [v.reason for v in verdicts] == ["correct", "incorrect", "incorrect"]
+    scores = accuracy_scores(verdicts, verdicts[0], code.vote_key, code.same_answer)
+    assert scores["agreement_rate"] == pytest.approx(2 / 3) and scores["majority_accuracy"] == 0.0
+    assert code.vote_key(verdicts[0]) != code.vote_key(verdicts[1])  # one character apart, not one vote
+
+
+def test_reasoning_keeps_a_majority_only_when_it_agrees_with_the_reference():
+    from cogumi.filter import filter_samples
+
+    reasoning = defaults()["reasoning"]
+    wrong = Problem(id="w", category="reasoning", prompt="?", key="k1", answer="Monday")
+    right = Problem(id="r", category="reasoning", prompt="?", key="k2", answer="Friday")
+    samples = [{"problem_id": p.id, "sample": i, "text": f"The answer is {a}.", "finished": True, "temperature": 0.1}
+               for p, answers in ((wrong, ["Sunday"] * 4 + ["Monday"]), (right, ["Friday"] * 5))
+               for i, a in enumerate(answers)]
+    examples, audit = filter_samples({"reasoning": reasoning}, [wrong, right], samples)
+    assert {e["metadata"]["problem_id"] for e in examples["reasoning"]} == {"r"}
+    assert audit["reasoning"]["rejected"] == {"majority_wrong": 1} and audit["reasoning"]["kept_correct"] == 1
+    lenient = CategorySpec(init_args={"agree_with_reference": False}).build("reasoning")
+    examples, _ = filter_samples({"reasoning": lenient}, [wrong, right], samples)
+    assert {e["metadata"]["problem_id"] for e in examples["reasoning"]} == {"w", "r"}
+
+
+def test_numeric_votes_group_equal_values_however_written():
+    from cogumi.verify.vote import majority
+
+    reasoning = defaults()["reasoning"]
+    vote = majority(["1/2", "0.5", "\\frac{1}{2}", "3", "4"], equivalent=reasoning.same_answer)
+    assert vote.members == (0, 1, 2)
+
+
+def test_instruction_keywords_are_whole_words():
+    instruction = defaults()["instruction"]
+    problem = Problem(id="i", category="instruction", prompt="?", key="k", constraints={"keywords": ["light"]})
+    assert instruction.judge_one(problem, "what a delight", True).correct is False
+    assert instruction.judge_one(problem, "the Light, at last", True).correct is True

@@ -51,3 +51,39 @@ def test_print_config_shows_the_resolved_config(capsys):
     out = capsys.readouterr().out
     assert "seed: 7" in out and "hidden_size:" in out
     assert isinstance(parse(["build-tiny"])[1], TinyBuildConfig)
+
+
+NUMERIC_REFUSALS = [
+    (["--threads", "-1"], "threads must be > 0"),
+    (["--serve_temperature", "0"], "serve_temperature must be > 0"),
+    (["--categories", '{"math": {"training_temperature": -0.5}}'], "categories.math.training_temperature must be >= 0"),
+    (["--categories", '{"creativity": {"decoding": {"temperature": -1}}}'],
+     "categories.creativity.decoding.temperature"),
+    (["--categories", '{"reasoning": {"decoding": {"temperature": 0}}}'], "categories.reasoning.decoding"),
+    (["--categories", '{"creativity": {"init_args": {"max_similarity": -0.1}}}'],
+     "categories.creativity.init_args.max_similarity"),
+    (["--categories", '{"knowledge": {"distill": {"path": "kb.jsonl", "limit": 0}}}'], "categories.knowledge.distill"),
+    (["--data.ngram", "0"], "data.ngram must be > 0"),
+    (["--generate.batch_size", "0"], "generate.batch_size must be > 0"),
+    (["--benchmark.batch_size", "0"], "benchmark.batch_size must be > 0"),
+    (["--benchmark.bootstrap", "0"], "benchmark.bootstrap must be > 0"),
+    (["--benchmark.max_new_tokens", "0"], "benchmark.max_new_tokens must be > 0"),
+    (["--train.gradient_accumulation_steps", "0"], "train.gradient_accumulation_steps must be > 0"),
+    (["--train.max_length", "0"], "train.max_length must be > 0"),
+    (["--train.batch_size", "0"], "train.batch_size must be > 0"),
+    (["--train.tau_min", "-0.1"], "train.tau_min must be > 0"),
+    (["--train.lora.rank", "0"], "train.lora.rank must be > 0"),
+    (["--train.warmup_ratio", "1"], "train.warmup_ratio must be in [0, 1)"),
+    (["--categories", '{"math": {"training_temperature": "hot"}}'], "categories.math.training_temperature must be a"),
+    (["--categories", '{"math": {"decodng": {"samples": 1}}}'], "categories.math has unknown settings ['decodng'] "
+                                                                  "(did you mean decoding?)"),
+]
+
+
+@pytest.mark.parametrize("argv, key", NUMERIC_REFUSALS, ids=[message.split()[0] for _, message in NUMERIC_REFUSALS])
+@pytest.mark.parametrize("command", ["fit", "plan"])
+def test_every_numeric_setting_is_refused_at_parse_time_naming_its_key(command, argv, key, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse([command, "--config", "configs/tiny.yaml", *argv])
+    assert stop.value.code == 2
+    assert key in capsys.readouterr().err

@@ -41,7 +41,7 @@ def llama31(tmp_path_factory, tokenizer):
 
 def _config(tmp_path: Path, llama31: Path, **data_overrides) -> Path:
     config = yaml.safe_load((ROOT / "configs" / "full.yaml").read_text())
-    config.update(output_dir=str(tmp_path / "run"), threads=1, ablation=False)
+    config.update(output_dir=str(tmp_path / "run"), threads=1, ablations=[])
     config["model"].update(base=str(llama31 / "base"), adapter=str(llama31 / "phase1a"), load_in_4bit=False,
                            dtype="float32")
     data = config["categories"]

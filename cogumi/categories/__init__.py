@@ -9,9 +9,9 @@ import importlib
 import pkgutil
 from collections.abc import Mapping
 
-from cogumi.categories.base import ACCURACY, WRITING, Category, Decoding, Keep
+from cogumi.categories.base import ACCURACY, GREEDY, WRITING, Category, Decoding, Keep
 
-__all__ = ["ACCURACY", "WRITING", "Category", "Decoding", "Keep", "builtin", "defaults", "load_class", "judge", "ordered"]
+__all__ = ["ACCURACY", "GREEDY", "WRITING", "Category", "Decoding", "Keep", "builtin", "defaults", "load_class", "judge", "ordered"]
 
 
 def builtin() -> dict[str, type[Category]]:

@@ -13,9 +13,11 @@ from typing import Any, ClassVar
 
 from cogumi.world import Problem
 
-# Per-problem benchmark metrics of an answer category and of a free-writing one.
-ACCURACY = ("greedy_accuracy", "sampled_accuracy", "majority_accuracy", "agreement_rate")
+# Per-problem benchmark metrics of an answer category and of a free-writing one; greedy ones do not
+# depend on the sampling temperature.
+ACCURACY = ("greedy_accuracy", "sampled_accuracy", "majority_accuracy", "agreement_rate", "pass_at_k")
 WRITING = ("greedy_well_formed", "sampled_well_formed", "diversity")
+GREEDY = ("greedy_accuracy", "greedy_well_formed")
 
 
 @dataclass
@@ -30,6 +32,13 @@ class Decoding:
     """Generation stops here if no end-of-turn token came first."""
 
     def __post_init__(self) -> None:
+        for name in ("samples", "max_new_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        if self.temperature is not None and (isinstance(self.temperature, bool)
+                                             or not isinstance(self.temperature, (int, float))):
+            raise ValueError(f"temperature must be a number, got {self.temperature!r}")
         if self.temperature is not None and self.temperature < 0:
             raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
         if self.samples is not None and self.samples < 1:
@@ -54,6 +63,14 @@ class Keep:
     answer: str | None
     correct: bool | None
     agreement: float | None
+
+
+def check_option(category: str, name: str, value, kind: type | tuple[type, ...]) -> None:
+    """Refuse an ``init_args`` value of the wrong type, naming it by its key."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ValueError(f"categories.{category}.init_args.{name} must be a {names}, got {value!r}")
 
 
 class Category:
@@ -121,10 +138,14 @@ class Category:
         return [self.judge_one(p, t, f) for p, t, f in zip(problems, texts, finished)]
 
     def same_answer(self, a: str, b: str) -> bool:
-        """Whether two extracted answers count as one vote."""
+        """Whether two votes (``vote_key`` of two verdicts) count as one."""
         from cogumi.verify.answers import same_answer
 
         return same_answer(a, b)
+
+    def vote_key(self, verdict) -> str | None:
+        """What a sample votes for in a majority: its extracted answer (None: no vote)."""
+        return verdict.answer
 
     # --- filter and benchmark ---------------------------------------------------------------
     def keep(self, problem: Problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
@@ -135,10 +156,11 @@ class Category:
         return keep_first_correct(verdicts, rejected)
 
     def score(self, problem: Problem, greedy, verdicts: list, samples: list) -> dict[str, float]:
-        """This category's ``metrics`` for one problem from its greedy and sampled verdicts."""
+        """This category's ``metrics`` for one problem from its greedy and sampled verdicts (greedy
+        None: the sampled metrics only)."""
         from cogumi.score import accuracy_scores
 
-        return accuracy_scores(verdicts, greedy, self.same_answer)
+        return accuracy_scores(verdicts, greedy, self.vote_key, self.same_answer)
 
     def settings(self) -> dict[str, Any]:
         """What its samples, filter and training data depend on, for the stages' fingerprints."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from cogumi.categories.base import Category, Decoding, Keep
+from cogumi.categories.base import Category, Decoding, Keep, check_option
 
 
 class Code(Category):
@@ -20,6 +20,7 @@ class Code(Category):
     def __init__(self, timeout_s: float = 5.0):
         """``timeout_s``: wall-clock limit of one sandboxed test run."""
         super().__init__()
+        check_option("code", "timeout_s", timeout_s, (int, float))
         if timeout_s <= 0:
             raise ValueError(f"categories.code.init_args.timeout_s must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
@@ -54,6 +55,14 @@ class Code(Category):
             status = {"passed": "correct", "timeout": "timeout"}.get(result.status, "incorrect")
             verdicts[i] = Verdict(program, result.passed, status)
         return verdicts
+
+    def vote_key(self, verdict) -> str | None:
+        """Programs vote by behaviour, their verdict on the tests, not by their text (``x + 9`` and
+        ``x - 9`` differ by one character and behave differently)."""
+        return None if verdict.reason == "no_answer" else verdict.reason
+
+    def same_answer(self, a: str, b: str) -> bool:
+        return a == b
 
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
         from cogumi.filter import keep_first_correct

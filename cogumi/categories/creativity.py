@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cogumi.categories.base import WRITING, Category, Decoding, Keep
+from cogumi.categories.base import WRITING, Category, Decoding, Keep, check_option
 
 
 class Creativity(Category):
@@ -14,7 +14,7 @@ class Creativity(Category):
     default_training_temperature = 0.3
     fields = ("prompt",)
     metrics = WRITING
-    headline = "sampled_well_formed"
+    headline = "diversity"
     tiny_world = True
     position = 3
 
@@ -22,6 +22,8 @@ class Creativity(Category):
         """``keep``: most outputs kept per prompt; ``max_similarity``: two kept outputs share at most
         this Jaccard similarity of word bigrams."""
         super().__init__()
+        check_option("creativity", "keep", keep, int)
+        check_option("creativity", "max_similarity", max_similarity, (int, float))
         if keep < 1:
             raise ValueError(f"categories.creativity.init_args.keep must be >= 1, got {keep}")
         if not 0 <= max_similarity <= 1:

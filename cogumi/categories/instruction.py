@@ -16,6 +16,13 @@ class Instruction(Category):
     tiny_world = True
     position = 5
 
+    def prepare(self, problem):
+        """A dataset's constraints are checked where they are read, before any weights load."""
+        from cogumi.verify.instruction import check_constraints
+
+        check_constraints(problem.constraints, f"problem {problem.id}")
+        return problem
+
     def judge_one(self, problem, text, finished):
         from cogumi.verify import Verdict
         from cogumi.verify.instruction import failed_constraints

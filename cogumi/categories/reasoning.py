@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cogumi.categories.base import Category, Decoding, Keep
+from cogumi.categories.base import Category, Decoding, Keep, check_option
 
 
 class Reasoning(Category):
@@ -17,15 +17,19 @@ class Reasoning(Category):
     tiny_world = True
     position = 2
 
-    def __init__(self, vote_threshold: float = 0.6):
-        """``vote_threshold``: least share of samples that must agree with the majority answer."""
+    def __init__(self, vote_threshold: float = 0.6, agree_with_reference: bool = True):
+        """``vote_threshold``: least share of samples that must agree with the majority answer;
+        ``agree_with_reference``: keep a majority only when it matches the problem's reference answer,
+        where the problem has one (a majority can be confidently wrong)."""
         super().__init__()
+        check_option("reasoning", "vote_threshold", vote_threshold, (int, float))
+        check_option("reasoning", "agree_with_reference", agree_with_reference, bool)
         if not 0 < vote_threshold <= 1:
             raise ValueError(f"categories.reasoning.init_args.vote_threshold must be in (0, 1], got {vote_threshold}")
-        self.vote_threshold = vote_threshold
+        self.vote_threshold, self.agree_with_reference = vote_threshold, agree_with_reference
 
     def options(self) -> dict:
-        return {"vote_threshold": self.vote_threshold}
+        return {"vote_threshold": self.vote_threshold, "agree_with_reference": self.agree_with_reference}
 
     def judge_one(self, problem, text, finished):
         from cogumi.verify.answers import extract_short_answer, matches
@@ -37,4 +41,5 @@ class Reasoning(Category):
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
         from cogumi.filter import keep_majority
 
-        return keep_majority(samples, verdicts, self.vote_threshold, self.same_answer, rejected)
+        return keep_majority(samples, verdicts, self.vote_threshold, self.vote_key, self.same_answer, rejected,
+                             self.agree_with_reference)

@@ -40,10 +40,20 @@ def extract_short_answer(text: str) -> str | None:
     return match.group(1).strip() if match else last.strip().rstrip(".")
 
 
+_FRACTION = re.compile(r"(-?\d+)/(\d+)|\\d?frac\{(-?\d+)\}\{(\d+)\}")
+
+
 def numeric_value(text: str) -> float | None:
-    """The value of a text that is only a number ("1,000", "$72", "7.5%", "-3."), else None."""
+    """The value of a text that is only a number ("1,000", "$72", "7.5%", "-3.", "1/2", "\\frac{1}{2}"),
+    else None; so that 1/2, 0.5 and \\frac{1}{2} are one answer."""
     cleaned = re.sub(r"[\s,$%]", "", text).rstrip(".")
-    return float(cleaned) if _NUMBER.fullmatch(cleaned) else None
+    if _NUMBER.fullmatch(cleaned):
+        return float(cleaned)
+    fraction = _FRACTION.fullmatch(cleaned)
+    if fraction:
+        top, bottom = (int(g) for g in (fraction.group(1, 2) if fraction.group(1) else fraction.group(3, 4)))
+        return top / bottom if bottom else None
+    return None
 
 
 def _first_number(text: str) -> float | None:
