@@ -177,3 +177,15 @@ class Category:
     def options(self) -> dict[str, Any]:
         """The constructor's keyword arguments (a subclass with options returns them)."""
         return {}
+
+
+class ShortAnswer(Category):
+    """A category answered with a short phrase ("The answer is X."), matched against the reference
+    and its aliases, by value where the reference is a number."""
+
+    def judge_one(self, problem, text, finished):
+        from cogumi.verify.answers import extract_short_answer, matches
+        from cogumi.verify.reference import against_reference
+
+        return against_reference(problem, extract_short_answer(text),
+                                 lambda answer: matches(answer, (problem.answer, *problem.aliases)))

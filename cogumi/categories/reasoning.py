@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cogumi.categories.base import Category, Decoding, Keep, check_option
+from cogumi.categories.base import Decoding, Keep, ShortAnswer, check_option
 
 
-class Reasoning(Category):
+class Reasoning(ShortAnswer):
     name = "reasoning"
     default_decoding = Decoding(0.1, 10, 96)
     default_training_temperature = 0.0
@@ -31,12 +31,6 @@ class Reasoning(Category):
     def options(self) -> dict:
         return {"vote_threshold": self.vote_threshold, "agree_with_reference": self.agree_with_reference}
 
-    def judge_one(self, problem, text, finished):
-        from cogumi.verify.answers import extract_short_answer, matches
-        from cogumi.verify.reference import against_reference
-
-        return against_reference(problem, extract_short_answer(text),
-                                 lambda answer: matches(answer, (problem.answer, *problem.aliases)))
 
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
         from cogumi.filter import keep_majority
