@@ -140,6 +140,13 @@ class TrainConfig:
     scale sharpens them without changing any token's rank."""
     logit_scale_learning_rate: float = 0.05
     """Peak learning rate of the logit scale (it is learned in log space)."""
+    logit_scale_per_dimension: bool = False
+    """Learn the final norm's weight per hidden dimension instead of one scalar (a scale that can
+    differ with what the hidden state holds, so with the prompt)."""
+    loss: str = "scaled"
+    """"scaled": cross-entropy on the kept completions with logits scaled by tau / serve_temperature;
+    "teacher": cross-entropy of the model at serve_temperature against Phase 1A at each category's
+    tau on those completions (its argmax where tau is 0; Phase 1A is the model with the new adapter off)."""
     epochs: float = 2.0
     """Passes over the distilled data."""
     batch_size: int = 8
@@ -170,6 +177,8 @@ class TrainConfig:
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   max_length=self.max_length, logging_steps=self.logging_steps, save_steps=self.save_steps,
                   logit_scale_learning_rate=self.logit_scale_learning_rate)
+        if self.loss not in ("scaled", "teacher"):
+            raise ValueError(f"train.loss must be 'scaled' or 'teacher', got {self.loss!r}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 

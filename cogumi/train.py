@@ -47,6 +47,25 @@ def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torc
     return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
 
 
+def teacher_cross_entropy(logits: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, tau: torch.Tensor,
+                          serve_temperature: float, tau_min: float,
+                          num_items: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Cross-entropy of the student sampled at ``serve_temperature`` against the teacher (Phase 1A)
+    at each token's training temperature ``tau``: ``softmax(teacher / tau)``, or the teacher's argmax
+    where ``tau`` is below ``tau_min`` (Phase 1A's greedy choice). Taken on the completion tokens
+    (``labels`` not -100), next-token shifted like ``scaled_cross_entropy``."""
+    mask = labels[:, 1:] != IGNORE
+    student = logits[:, :-1][mask].float() / serve_temperature
+    target_logits = teacher[:, :-1][mask].float()
+    taus = tau[:, 1:][mask].float()[:, None]
+    greedy = F.one_hot(target_logits.argmax(-1), target_logits.size(-1)).float()
+    soft = torch.softmax(target_logits / taus.clamp(min=tau_min), dim=-1)
+    target = torch.where(taus < tau_min, greedy, soft)
+    loss = -(target * torch.log_softmax(student, dim=-1)).sum()
+    count = num_items if num_items is not None else mask.sum()
+    return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
+
+
 @dataclass
 class TemperatureCollator(DataCollatorForLanguageModeling):
     """TRL's collator plus ``tau``: each token carries its example's training temperature."""
@@ -70,9 +89,11 @@ class TemperatureSFTTrainer(SFTTrainer):
     With ``temperature_scaling`` false it is TRL's own loss, so the ablation differs in that alone.
     """
 
-    def __init__(self, *args, serve_temperature: float, tau_min: float, temperature_scaling: bool = True, **kwargs):
+    def __init__(self, *args, serve_temperature: float, tau_min: float, temperature_scaling: bool = True,
+                 teacher: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
+        self.teacher = teacher
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -85,8 +106,14 @@ class TemperatureSFTTrainer(SFTTrainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
         outputs = model(**inputs, use_cache=False)
-        scale = tau.clamp(min=self.tau_min) / self.serve_temperature
-        loss = scaled_cross_entropy(outputs.logits, labels, scale, num_items_in_batch)
+        if self.teacher:  # Phase 1A is the model with its new adapter switched off
+            with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
+                teacher = model(**inputs, use_cache=False).logits
+            loss = teacher_cross_entropy(outputs.logits, teacher, labels, tau, self.serve_temperature, self.tau_min,
+                                         num_items_in_batch)
+        else:
+            scale = tau.clamp(min=self.tau_min) / self.serve_temperature
+            loss = scaled_cross_entropy(outputs.logits, labels, scale, num_items_in_batch)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # DDP averages gradients; the count spans every rank
         mode = "train" if model.training else "eval"
@@ -148,7 +175,8 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, checkpoin
         model=model, args=sft_config(cfg, checkpoints, seed, bf16), train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer, peft_config=lora, quantization_config=quantization_config,
         data_collator=TemperatureCollator(pad_token_id=tokenizer.pad_token_id, padding_free=cfg.padding_free),
-        serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling)
+        serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling,
+        teacher=cfg.loss == "teacher")
     trainer.optimizer = _optimizer(trainer.model, cfg)  # the Trainer schedules it and checkpoints its state
     from transformers.trainer_callback import PrinterCallback
 
@@ -200,11 +228,15 @@ def _final_norm_copy(model) -> torch.nn.Module:
                                    else wrapper.active_adapter[0]]
 
 
-def learn_logit_scale(model) -> torch.nn.Parameter:
-    """Make the final norm's copy learn a single scale; returns that scalar parameter."""
+def learn_logit_scale(model, per_dimension: bool = False) -> torch.nn.Parameter:
+    """Make the final norm's copy learn a single scale (or, ``per_dimension``, one per hidden
+    dimension); returns that parameter."""
     from torch.nn.utils import parametrize
 
     norm = _final_norm_copy(model)
+    if per_dimension:
+        norm.weight.requires_grad_(True)
+        return norm.weight
     parametrize.register_parametrization(norm, "weight", UniformScale())
     norm.parametrizations.weight.original.requires_grad_(False)
     return norm.parametrizations.weight[0].log_scale
@@ -228,7 +260,8 @@ def _optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad and "lora_" in n],
                "lr": cfg.learning_rate}]
     if cfg.logit_scale:
-        groups.append({"params": [learn_logit_scale(model)], "lr": cfg.logit_scale_learning_rate})
+        groups.append({"params": [learn_logit_scale(model, cfg.logit_scale_per_dimension)],
+                       "lr": cfg.logit_scale_learning_rate})
     return torch.optim.AdamW(groups, weight_decay=0.0)
 
 

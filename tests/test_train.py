@@ -200,3 +200,32 @@ def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monke
     whole = load_file(tmp_path / "whole" / "train" / "adapter" / "adapter_model.safetensors")
     resumed = load_file(tmp_path / "cut" / "train" / "adapter" / "adapter_model.safetensors")
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_teacher_loss_targets_phase1a_at_each_tokens_training_temperature():
+    from cogumi.train import teacher_cross_entropy
+
+    torch.manual_seed(0)
+    student, teacher = torch.randn(2, 5, 11), torch.randn(2, 5, 11)
+    labels = torch.tensor([[-100, -100, 3, 4, 5], [-100, 1, 2, 3, -100]])
+    tau = torch.tensor([[0.0] * 5, [0.35] * 5])
+    loss = teacher_cross_entropy(student, teacher, labels, tau, serve_temperature=0.7, tau_min=0.05)
+    mask = labels[:, 1:] != -100
+    s, t = student[:, :-1][mask] / 0.7, teacher[:, :-1][mask]
+    greedy = torch.nn.functional.cross_entropy(s[:3], t[:3].argmax(-1), reduction="sum")  # tau 0: Phase 1A's argmax
+    soft = -(torch.softmax(t[3:] / 0.35, -1) * torch.log_softmax(s[3:], -1)).sum()
+    torch.testing.assert_close(loss, (greedy + soft) / 6)  # six completion tokens
+
+
+def test_teacher_loss_trains_towards_the_model_without_its_new_adapter(tokenizer, tmp_path):
+    trainer = _trainer(tokenizer, tmp_path, [SERVE] * 4, loss="teacher", logit_scale=False)
+    batch = _batch(trainer)
+    inputs = {k: v for k, v in batch.items()}
+    loss = trainer.compute_loss(trainer.model, dict(inputs))
+    # a fresh LoRA starts at zero: the student is its own teacher, and at tau = T_serve the loss is
+    # the teacher's entropy, not the (larger) cross-entropy against the data's tokens
+    plain = trainer.compute_loss(trainer.model, {**inputs, "tau": torch.full_like(batch["tau"], SERVE)})
+    assert torch.isclose(loss, plain)
+    data_loss = _trainer(tokenizer, tmp_path / "b", [SERVE] * 4, logit_scale=False).compute_loss(
+        trainer.model, dict(inputs))
+    assert loss < data_loss
