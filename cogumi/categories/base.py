@@ -98,6 +98,9 @@ class Category:
 
     tiny_world: ClassVar[bool] = False
     """Whether the embedded tiny world has problems of this category (``cogumi.world``)."""
+    templated_prompts: ClassVar[bool] = False
+    """Its datasets word prompts from shared templates (IFEval's constraint sentences), so distill and
+    benchmark problems are compared whole for overlap, not by shared runs of words."""
     position: ClassVar[int] = 100
     """Where a built-in category stands in the registry's order (it seeds its batches)."""
 

@@ -1,5 +1,6 @@
-"""Instruction following: every checkable constraint of the prompt must hold; a few samples at a
-low temperature, and the filter keeps the first that meets them all."""
+"""Instruction following: every checkable constraint of the prompt must hold (IFEval's checkers,
+from if-verifiable, or the tiny world's own); a few samples at a low temperature, and the filter
+keeps the first that meets them all."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ class Instruction(Category):
     fields = ("prompt", "constraints")
     tiny_world = True
     position = 5
+    templated_prompts = True
+    """Prompts state their constraints in shared template sentences (IFEval's and RLVR-IFeval's alike),
+    so distill and benchmark prompts are compared whole, not by shared runs of words."""
 
     def prepare(self, problem):
         """A dataset's constraints are checked where they are read, before any weights load."""
@@ -29,12 +33,17 @@ class Instruction(Category):
 
         if not text.strip():
             return Verdict(None, False, "no_answer")
-        failed = failed_constraints(text, problem.constraints)
+        try:
+            failed = failed_constraints(text, problem.constraints, problem.spec.get("source_prompt", ""))
+        except Exception:  # noqa: BLE001  a checker that breaks on this response decides nothing
+            return Verdict(text, None, "verifier_error")
         return Verdict(text, not failed, "correct" if not failed else "incorrect")
 
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
         for i, verdict in enumerate(verdicts):
             if verdict.correct:
                 return [Keep(i, None, True, None)]
-        rejected["constraint_failed" if any(v.reason == "incorrect" for v in verdicts) else "no_answer"] += 1
+        reasons = {v.reason for v in verdicts}
+        rejected["constraint_failed" if "incorrect" in reasons else
+                 "verifier_error" if "verifier_error" in reasons else "no_answer"] += 1
         return []
