@@ -102,6 +102,10 @@ def plan(cfg) -> list[str]:
               ("report", ", ".join(str(p) for p in RunFolder(cfg.output_dir).report_files(cfg.benchmark.split)))]
     for stage, details in stages:
         table.add_row(f"stage: {stage}", details)
+    from cogumi.budget import budget_rows
+
+    for what, details in budget_rows(cfg):
+        table.add_row(what, details)
     if cfg.generate.problems.get("code") or cfg.benchmark.problems.get("code"):
         from cogumi.verify.code import describe_sandbox, sandbox
 
