@@ -16,7 +16,6 @@ from pathlib import Path
 from cogumi.config import LlamaDims
 from cogumi.console import Meter, console
 from cogumi.files import write_json
-from cogumi.tokenizer import build_tokenizer
 from cogumi.world import CATEGORIES, Problem, check_categories, make_split, respond
 from cogumi.world.knowledge import fact_prompts
 
@@ -143,6 +142,7 @@ def build(cfg: TinyBuildConfig) -> Path:
     from peft import LoraConfig, get_peft_model
 
     from cogumi.models import build_llama
+    from cogumi.tokenizer import build_tokenizer
 
     torch.set_num_threads(cfg.threads)
     started = time.perf_counter()
