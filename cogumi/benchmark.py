@@ -103,12 +103,14 @@ def answer_and_score(categories: Mapping[str, Category], max_new_tokens: int, sa
     return score_problems(categories, problems, greedy and [g[0] for g in greedy], sampled)
 
 
-def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, load=None) -> list[dict]:
+def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, load=None,
+                  problems: list[Problem] | None = None) -> list[dict]:
     """Benchmark one model of the run on ``benchmark.split`` into its records file, resuming what is
     on disk; returns every record. ``"before"`` and the trained variants are measured greedily and at
     the serving temperature; a sweep point (``temperature`` given) is the Phase 1A model sampled at
     that temperature alone. ``load(variant)`` gives (model, tokenizer) (default: ``load_variant``), so
-    that one loaded Phase 1A model can serve every sweep point."""
+    that one loaded Phase 1A model can serve every sweep point; ``problems`` (default: drawn here)
+    lets every model of a stage share one draw of the benchmark problems."""
     from functools import partial
 
     from cogumi.batches import finished_batches, plan_batches, read_batches
@@ -121,7 +123,7 @@ def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, 
     path = run.records(split, model_label)
     order = list(cfg.resolved)
     done = finished_batches(path)
-    problems = benchmark_problems(cfg, split)
+    problems = problems if problems is not None else benchmark_problems(cfg, split)
     todo = [b for b in plan_batches(problems, {c: cfg.benchmark.batch_size for c in order}, order)
             if b["key"] not in done]
     if todo:

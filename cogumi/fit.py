@@ -111,7 +111,7 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
     temperature (``cogumi.frontier``)."""
     import shutil
 
-    from cogumi.benchmark import run_benchmark
+    from cogumi.benchmark import benchmark_problems, run_benchmark
     from cogumi.frontier import sweep_points
 
     split = cfg.benchmark.split
@@ -136,10 +136,11 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
 
         phase1a = cache(lambda: load_variant(cfg.model, run, "before"))  # loaded once for "before" and the sweep
         load = lambda variant: phase1a() if variant == "before" else load_variant(cfg.model, run, variant)  # noqa: E731
+        problems = benchmark_problems(cfg, split)  # drawn once for every model
         for label in models:
-            run_benchmark(cfg, run, label, load=load)
+            run_benchmark(cfg, run, label, load=load, problems=problems)
         for label, temperature in sweep_points(cfg, run, [m for m in models if m != "before"]).items():
-            run_benchmark(cfg, run, label, temperature=temperature, load=load)
+            run_benchmark(cfg, run, label, temperature=temperature, load=load, problems=problems)
 
     return Stage("benchmark" if split == "benchmark" else "benchmark_distill", settings, work, clear)
 

@@ -101,7 +101,7 @@ def sentence(category: str, title: str, result: dict, temperatures: list[float])
     """The verdict in plain words."""
     if result["verdict"] == "matched":
         return (f"{category}: {title} is matched by Phase 1A at T={result['temperature']:g} on every metric; "
-                "a lower sampling temperature gives the same, for free.")
+                f"sampling Phase 1A at {result['temperature']:g} gives the same, for free.")
     if result["verdict"] == "beyond":
         better = [m for m, d in result["deltas"].items() if d["low"] > 0]
         return (f"{category}: {title} is beyond every temperature of Phase 1A "
