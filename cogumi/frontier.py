@@ -34,11 +34,19 @@ def effective_temperatures(cfg, run, variants: list[str]) -> dict[str, dict]:
     return found
 
 
+# An effective temperature this close (relative) to one already measured is read off that one: at
+# 0.049, 0.05 and 0.051 Phase 1A differs by less than the sampling noise, and each point costs a run.
+NEAR = 0.05
+
+
 def sweep_points(cfg, run, variants: list[str]) -> dict[str, float]:
     """Phase 1A measurements besides "before": each sweep temperature other than 0 (read off the
-    greedy answers) and the serving temperature ("before" itself), and each effective temperature."""
-    temperatures = set(cfg.benchmark.sweep_temperatures)
-    temperatures |= {e["temperature"] for e in effective_temperatures(cfg, run, variants).values()}
+    greedy answers) and the serving temperature ("before" itself), and each effective temperature
+    not within ``NEAR`` of another point."""
+    temperatures = sorted({0.0, cfg.serve_temperature, *cfg.benchmark.sweep_temperatures})
+    for found in sorted({e["temperature"] for e in effective_temperatures(cfg, run, variants).values()}):
+        if not any(abs(found - t) <= NEAR * t for t in temperatures):
+            temperatures.append(found)
     return {sweep_label(t): t for t in sorted(temperatures) if t > 0 and t != cfg.serve_temperature}
 
 

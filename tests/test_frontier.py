@@ -91,3 +91,22 @@ def test_training_seeds_are_variants_of_their_own_and_the_report_gives_their_spr
                                   for label, v in (("after", 0.8), ("after@seed1", 0.9), ("after@seed2", 1.0))}}
     spread = _seed_spread(defaults(), summaries)
     assert spread == {"after": {"math": {"sampled_accuracy": {"mean": 0.9, "sd": 0.1, "seeds": 3}}}}
+
+
+def test_effective_temperatures_close_to_a_measured_point_share_it(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from cogumi.frontier import sweep_points
+
+    scales = {"after": 0.7 / 0.049, "plain_sft": 0.7 / 0.31, "rft": 0.7 / 0.051, "no_verification": 0.7 / 0.2}
+    adapters = {}
+    for variant, scale in scales.items():
+        adapters[variant] = tmp_path / variant
+        adapters[variant].mkdir()
+        (adapters[variant] / "train_log.json").write_text(json.dumps({"logit_scale": scale}))
+    cfg = SimpleNamespace(serve_temperature=0.7, benchmark=SimpleNamespace(sweep_temperatures=[0.0, 0.1, 0.3, 0.7]))
+    run = SimpleNamespace(adapter=lambda variant: adapters[variant])
+    points = sorted(sweep_points(cfg, run, list(scales)).values())
+    # 0.051 is read off 0.049 and 0.31 off 0.3; 0.2 is far from every point and gets its own
+    assert points == [0.049, 0.1, 0.2, 0.3]

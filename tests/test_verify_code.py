@@ -208,3 +208,21 @@ def test_stdin_is_closed():
 ])
 def test_extract_code(text, expected):
     assert extract_code(text) == expected
+
+
+def test_a_repeated_program_runs_once_and_shares_its_verdict(monkeypatch):
+    import cogumi.verify.code as code
+
+    calls = []
+    real = code.run_tests
+
+    def counting(*job, timeout_s):
+        calls.append(job)
+        return real(*job, timeout_s=timeout_s)
+
+    monkeypatch.setattr(code, "run_tests", counting)
+    good = ("def f(x):\n    return x + 1", "def check(c):\n    assert c(1) == 2", "f")
+    bad = ("def f(x):\n    return x", "def check(c):\n    assert c(1) == 2", "f")
+    results = run_many([good, bad, good, good, bad], timeout_s=20)
+    assert [r.status for r in results] == ["passed", "failed", "passed", "passed", "failed"]
+    assert sorted(calls) == sorted([good, bad])

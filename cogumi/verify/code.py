@@ -280,6 +280,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def run_many(jobs: list[tuple[str, str, str]], timeout_s: float = 5.0, workers: int | None = None) -> list[CodeResult]:
-    """``run_tests`` over (program, tests, entry_point) jobs in parallel across cores, in order."""
+    """``run_tests`` over (program, tests, entry_point) jobs in parallel across cores, in order. A job
+    that repeats an earlier one (a sharp model's samples often do) is run once and shares its result."""
+    unique = list(dict.fromkeys(jobs))
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda job: run_tests(*job, timeout_s=timeout_s), jobs))
+        results = dict(zip(unique, pool.map(lambda job: run_tests(*job, timeout_s=timeout_s), unique)))
+    return [results[job] for job in jobs]
