@@ -154,7 +154,7 @@ def report_stage(cfg, run: RunFolder, benchmark: Stage, timings: dict) -> Stage:
 def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> dict:
     from cogumi.batches import read_batches
     from cogumi.frontier import effective_temperatures, frontier_records, sweep_points
-    from cogumi.report import build_report, report_table, verdict_table, write_report
+    from cogumi.report import build_report, write_report
 
     split, order = cfg.benchmark.split, list(cfg.resolved)
     records = {label: read_batches(run.records(split, label), order) for label in labels}
@@ -168,8 +168,7 @@ def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> d
                           timings={k: v for k, v in timings.items() if not k.startswith("report")},
                           extra={"split": split, "notes": notes})
     paths = write_report(result, cfg.resolved, run.report_files(split))
-    show(report_table(result))
-    show(verdict_table(result))
+    _show(result)
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return result
 
@@ -218,13 +217,19 @@ def _run_stages(cfg, run: RunFolder, command: str) -> None:
         barrier()
 
 
-def _show_report(cfg, run: RunFolder) -> None:
+def _show(report: dict) -> None:
+    """The metrics table and, where there are trained models, their verdicts."""
     from cogumi.report import report_table, verdict_table
 
+    show(report_table(report))
+    if report["verdicts"]:
+        show(verdict_table(report))
+
+
+def _show_report(cfg, run: RunFolder) -> None:
     path = run.report_files(cfg.benchmark.split)[0]
     if path.exists():
-        show(report_table(read_json(path)))
-        show(verdict_table(read_json(path)))
+        _show(read_json(path))
 
 
 def fit(cfg) -> None:

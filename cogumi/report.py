@@ -172,10 +172,13 @@ def verdict_rows(report: dict) -> list[list[str]]:
 
 
 def markdown(report: dict) -> str:
-    lines = ["# Cogumi report", "", "## Verdicts: does a temperature of Phase 1A give the same?", ""]
-    lines += [f"- {v['sentence']}" for v in report["verdicts"].get("after", {}).values()]
-    lines += [""] + _markdown_table(["category"] + [title(label) for label in report["verdicts"]], verdict_rows(report))
-    lines += ["", f"{report.get('split', 'benchmark').capitalize()} split, sampled at T={report['serve_temperature']} "
+    lines = ["# Cogumi report", ""]
+    if report["verdicts"]:  # Phase 1A alone (cogumi benchmark before training) has nothing to judge
+        lines += ["## Verdicts: does a temperature of Phase 1A give the same?", ""]
+        lines += [f"- {v['sentence']}" for v in report["verdicts"].get("after", {}).values()]
+        lines += [""] + _markdown_table(["category"] + [title(label) for label in report["verdicts"]],
+                                        verdict_rows(report)) + [""]
+    lines += [f"{report.get('split', 'benchmark').capitalize()} split, sampled at T={report['serve_temperature']} "
               f"with {report['samples_per_problem']} samples per problem; deltas are paired on the same problems "
               "with 95% bootstrap intervals.", ""]
     lines += _markdown_table(headers(report), rows(report)) + [""]

@@ -47,3 +47,20 @@ def test_the_distill_split_measures_the_problems_generation_answered():
 def test_an_unknown_split_is_refused():
     with pytest.raises(ValueError, match="benchmark.split must be one of"):
         BenchmarkConfig(split="test")
+
+
+def test_a_report_of_phase1a_alone_has_no_verdicts_to_show():
+    from cogumi.categories import defaults
+    from cogumi.frontier import frontier_records
+    from cogumi.report import build_report, markdown
+
+    categories = {"math": defaults()["math"]}
+    before = [{"category": "math", "problem_id": f"p{i}", "greedy_accuracy": float(i % 2), "sampled_accuracy": 0.5,
+               "majority_accuracy": 0.5, "agreement_rate": 0.5, "pass_at_k": 1.0, "pass_curve": [0.5, 1.0],
+               "majority_curve": [0.5, 0.5]} for i in range(6)]
+    report = build_report(categories, {"before": before}, frontier_records(before, {}, 0.7, 2), effective={},
+                          serve_temperature=0.7, samples_per_problem=2, resamples=50, seed=0, config="c.yaml",
+                          timings={})
+    assert report["verdicts"] == {}
+    text = markdown(report)
+    assert "Verdicts" not in text and "| math | greedy_accuracy | 0.500 |" in text
