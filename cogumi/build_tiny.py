@@ -2,7 +2,11 @@
 
 The base is trained on clean worked solutions (an "instruct" model of the tiny world); the Phase 1A
 adapter is then trained on solutions with deliberate mistakes, so that the merged model still
-solves problems greedily but answers inconsistently when sampled, as the seed model does.
+solves most problems greedily but answers inconsistently when sampled, as the seed model does. The
+mistakes are of two kinds: independent slips at rate ``noise``, which lower the sampled accuracy
+but leave the right answer the most likely, and, on each misconception family, a wrong rule in a
+set share of the examples, which makes the most likely answer wrong where sampling still finds the
+right one some of the time.
 """
 
 from __future__ import annotations
@@ -16,16 +20,22 @@ from pathlib import Path
 from cogumi.config import LlamaDims
 from cogumi.console import Meter, console
 from cogumi.files import write_json
-from cogumi.world import CATEGORIES, Problem, check_categories, make_split, respond
+from cogumi.world import CATEGORIES, Problem, check_categories, draw_pretrain, follows_wrong_rule, misconception_of, respond
 from cogumi.world.knowledge import fact_prompts
 
 
 def _default_noise() -> dict[str, float]:
-    return {c: 0.15 for c in CATEGORIES}
+    # a code answer has one or two decisions and a reasoning answer one or two steps, so they slip more
+    # often per decision than math for sampling at 0.7 to lose as much
+    return {"math": 0.25, "code": 0.4, "reasoning": 0.3, "creativity": 0.15, "knowledge": 0.15, "instruction": 0.2}
+
+
+def _default_misconception() -> dict[str, float]:
+    return {"math": 0.65, "code": 0.65, "reasoning": 0.65}
 
 
 def _default_counts() -> dict[str, int]:
-    return {"math": 6000, "code": 600, "reasoning": 1500, "creativity": 300, "knowledge": 600, "instruction": 800}
+    return {"math": 60000, "code": 24000, "reasoning": 18000, "creativity": 4000, "knowledge": 4000, "instruction": 16000}
 
 
 @dataclass
@@ -37,25 +47,29 @@ class TinyBuildConfig:
     seed: int = 0
     """Seed for problem sampling, initialisation and batch order."""
     examples: dict[str, int] = field(default_factory=_default_counts)
-    """Training examples per category, drawn from the pretrain split; a category whose split is
-    smaller cycles through it again with fresh responses."""
-    fact_repeats: int = 3
+    """Training examples per category, drawn afresh from the pretrain split (a problem may recur,
+    worded anew)."""
+    fact_repeats: int = 40
     """Times the base sees each fact of the knowledge world, in its own wording."""
     noise: dict[str, float] = field(default_factory=_default_noise)
-    """Rate of deliberate mistakes per category in the Phase 1A training data."""
-    dims: LlamaDims = field(default_factory=lambda: LlamaDims(hidden_size=64, intermediate_size=192))
+    """Rate of independent slips per category in the Phase 1A training data."""
+    misconception: dict[str, float] = field(default_factory=_default_misconception)
+    """Share of a category's misconception-family examples whose Phase 1A response follows the wrong
+    rule (exactly this share, rounded); above 0.5 the Phase 1A model is wrong there when greedy."""
+    dims: LlamaDims = field(default_factory=lambda: LlamaDims(hidden_size=128, intermediate_size=384,
+                                                              num_attention_heads=4, num_key_value_heads=2))
     """Model dimensions."""
     vocab_size: int = 1024
     """BPE vocabulary size, special tokens included."""
-    base_steps: int = 8500
+    base_steps: int = 7000
     """Optimiser steps of full training for the base model."""
-    adapter_steps: int = 1200
+    adapter_steps: int = 1500
     """Optimiser steps of LoRA training for the Phase 1A adapter."""
     batch_size: int = 16
     """Sequences per optimiser step."""
     base_lr: float = 3e-3
     """Peak learning rate for the base (cosine decay after a short warm-up)."""
-    adapter_lr: float = 2e-3
+    adapter_lr: float = 1e-3
     """Peak learning rate for the Phase 1A adapter."""
     lora_rank: int = 16
     """Rank of the Phase 1A adapter."""
@@ -63,22 +77,66 @@ class TinyBuildConfig:
     """CPU threads for torch."""
 
     def __post_init__(self) -> None:
-        for name in ("examples", "noise"):
+        for name in ("examples", "noise", "misconception"):
             check_categories(getattr(self, name), name)
         bad = {c: v for c, v in self.noise.items() if not 0 <= v < 0.5}
         if bad:
             raise ValueError(f"noise must be in [0, 0.5) so the right answer stays the most likely; got {bad}")
+        without = sorted(c for c in self.misconception if misconception_of(c) is None)
+        if without:
+            raise ValueError(f"misconception names {without}, which have no misconception family; "
+                             f"use {[c for c in CATEGORIES if misconception_of(c)]}")
+        bad = {c: v for c, v in self.misconception.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"misconception shares must be in [0, 1]; got {bad}")
         if self.base_steps < 1 or self.adapter_steps < 1 or self.batch_size < 1:
             raise ValueError("base_steps, adapter_steps and batch_size must be positive")
 
 
-def _pretrain_problems(cfg: TinyBuildConfig) -> list[Problem]:
-    problems = []
-    for category in CATEGORIES:
-        n = cfg.examples.get(category, 0)
-        pool = make_split(category, "pretrain", n, cfg.seed, at_most=True)
-        problems += [pool[i % len(pool)] for i in range(n)] if pool else []
-    return problems
+@dataclass
+class TrainingData:
+    """What the base and the Phase 1A adapter are trained on."""
+
+    clean: list[tuple[str, str]]
+    """(prompt, response) pairs for the base: right answers, and every fact in the base's wording."""
+    problems: list[Problem]
+    """The problems of the Phase 1A data, in order."""
+    noisy: list[str]
+    """The Phase 1A response to each of ``problems``: slips, and the wrong rule where drawn."""
+    wrong_rule: list[bool]
+    """Whether each of ``problems`` was answered by its category's wrong rule."""
+
+    def misconception_counts(self) -> dict[str, dict[str, int]]:
+        """Per category with a misconception: its family's examples and how many follow the wrong rule."""
+        counts: dict[str, dict[str, int]] = {}
+        for problem, wrong in zip(self.problems, self.wrong_rule):
+            found = misconception_of(problem.category)
+            if found and problem.spec.get("family") == found.family:
+                row = counts.setdefault(problem.category, {"family": 0, "wrong_rule": 0})
+                row["family"] += 1
+                row["wrong_rule"] += wrong
+        return counts
+
+
+def _wrong_rule_draws(problems: list[Problem], shares: dict[str, float], rng: random.Random) -> list[bool]:
+    """Exactly ``round(share * n)`` of each family's ``n`` examples, chosen at random, take the wrong rule."""
+    wrong = [False] * len(problems)
+    for category, share in sorted(shares.items()):
+        family = misconception_of(category).family
+        members = [i for i, p in enumerate(problems) if p.category == category and p.spec.get("family") == family]
+        for i in rng.sample(members, round(share * len(members))):
+            wrong[i] = True
+    return wrong
+
+
+def training_data(cfg: TinyBuildConfig) -> TrainingData:
+    """The base's clean data and the Phase 1A adapter's noisy data, reproducibly from ``cfg.seed``."""
+    rng = random.Random(cfg.seed)
+    problems = [p for c in CATEGORIES for p in draw_pretrain(c, cfg.examples.get(c, 0), cfg.seed)]
+    clean = [(p.prompt, respond(p, rng)) for p in problems] + fact_prompts() * cfg.fact_repeats
+    wrong = _wrong_rule_draws(problems, cfg.misconception, rng)
+    noisy = [respond(p, rng, cfg.noise.get(p.category, 0.0), misconception=float(w)) for p, w in zip(problems, wrong)]
+    return TrainingData(clean, problems, noisy, wrong)
 
 
 def _encode(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:
@@ -147,11 +205,9 @@ def build(cfg: TinyBuildConfig) -> Path:
     torch.set_num_threads(cfg.threads)
     started = time.perf_counter()
     out = Path(cfg.output_dir)
-    rng = random.Random(cfg.seed)
-    problems = _pretrain_problems(cfg)
-    clean = [(p.prompt, respond(p, rng, 0.0)) for p in problems] + fact_prompts() * cfg.fact_repeats
-    noisy = [(p.prompt, respond(p, rng, cfg.noise.get(p.category, 0.0))) for p in problems]
-    console.print(f"{len(problems)} pretrain examples: {len(clean)} clean and {len(noisy)} noisy")
+    data = training_data(cfg)
+    clean, noisy = data.clean, list(zip((p.prompt for p in data.problems), data.noisy))
+    console.print(f"{len(data.problems)} pretrain examples: {len(clean)} clean and {len(noisy)} noisy")
 
     corpus = [f"{q}\n{a}" for q, a in clean]
     tokenizer = build_tokenizer(corpus, cfg.vocab_size)
@@ -172,6 +228,7 @@ def build(cfg: TinyBuildConfig) -> Path:
     peft_model.save_pretrained(out / "phase1a")
     record = {"config": asdict(cfg), "base_final_loss": base_loss, "adapter_final_loss": adapter_loss,
               "examples": {"clean": len(clean), "noisy": len(noisy)},
+              "misconception_examples": data.misconception_counts(),
               "seconds": round(time.perf_counter() - started, 1), "torch": torch.__version__}
     write_json(out / "build.json", record)
     console.print(f"built {out} in {record['seconds']}s (base loss {base_loss:.3f}, adapter loss {adapter_loss:.3f})")

@@ -144,7 +144,7 @@ def test_a_category_from_outside_the_package_runs_through_fit(tmp_path):
     config.update(output_dir=str(tmp_path / "run"), threads=1, ablations=[])
     config["categories"]["words"] = {
         "class_path": "word_arithmetic:WordArithmetic", "init_args": {"last_only": False},
-        "training_temperature": 0.0, "prompt_template": "{prompt} Answer in words.",
+        "training_temperature": 0.0, "prompt_template": "Answer in words. {prompt}",
         "distill": {"path": str(tmp_path / "words_distill.jsonl"), "fields": {"prompt": "question"}},
         "benchmark": {"path": str(tmp_path / "words_benchmark.jsonl"), "fields": {"prompt": "question"}}}
     config["generate"]["problems"] = {"math": 8, "words": 8}
@@ -161,7 +161,7 @@ def test_a_category_from_outside_the_package_runs_through_fit(tmp_path):
     audit = json.loads((run / "data" / "audit.json").read_text())
     assert audit["words"]["problems"] == 8 and audit["words"]["accepted"] > 0, audit
     examples = [json.loads(l) for l in (run / "data" / "words_distilled.jsonl").read_text().splitlines()]
-    assert all(e["instruction"].endswith("Answer in words.") for e in examples)
+    assert all(e["instruction"].startswith("Answer in words. ") for e in examples)
     log = json.loads((run / "train" / "adapter" / "train_log.json").read_text())
     assert log["examples"]["words"] == len(examples)
     report = json.loads((run / "report.json").read_text())

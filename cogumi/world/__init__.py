@@ -1,8 +1,12 @@
 """The embedded tiny world: seeded synthetic problems for all six categories.
 
-Every category module exposes ``sample(rng, difficulty) -> Problem`` and
-``respond(problem, rng, noise) -> str``; ``respond`` writes a worked solution, with mistakes at
-rate ``noise`` (the deliberately imperfect data the Phase 1A adapter is trained on).
+Every category module exposes ``LEVELS``, ``sample(rng, difficulty) -> Problem`` and
+``respond(problem, rng, noise, misconception) -> str``; ``respond`` writes a worked solution, with
+independent slips at rate ``noise`` (the deliberately imperfect data the Phase 1A adapter is trained
+on). Math, code and reasoning also hold one ``MISCONCEPTION``: a family of problems, recognisable
+from the prompt, on which ``respond`` follows a wrong rule at rate ``misconception``; where that rate
+is above one half, a model trained on the data answers those problems wrongly when greedy and
+rightly only some of the times it samples.
 
 Problems are assigned to the ``pretrain``, ``distill`` and ``benchmark`` splits by a hash of their
 canonical key, independent of any seed, so the same problem never lands in two splits and the
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -50,6 +54,20 @@ class Problem:
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> Problem:
         return cls(**{**row, "aliases": tuple(row.get("aliases", ()))})
+
+
+@dataclass(frozen=True)
+class Misconception:
+    """A wrong rule that the Phase 1A data prefers on one family of a category's problems."""
+
+    family: str
+    """The ``spec["family"]`` of the problems it applies to."""
+    level: int
+    """The difficulty level that holds that family (so ``LEVELS`` fixes its share of a split)."""
+    rule: str
+    """The right rule, in words."""
+    wrong_rule: str
+    """The wrong rule, in words."""
 
 
 def check_categories(names, setting: str) -> None:
@@ -117,6 +135,44 @@ def make_split(category: str, split: str, n: int, seed: int, *, at_most: bool = 
     return problems
 
 
-def respond(problem: Problem, rng: random.Random, noise: float = 0.0) -> str:
-    """A worked solution of ``problem``; mistakes appear at rate ``noise``."""
-    return category_module(problem.category).respond(problem, rng, noise)
+def draw_pretrain(category: str, n: int, seed: int) -> list[Problem]:
+    """``n`` training problems of ``category`` from the pretrain split, each drawn afresh.
+
+    Unlike ``make_split`` a problem may come back, with other names and wording around the same
+    numbers, so a model trained on them learns the rule rather than the sentence (with each problem
+    worded once, the tiny model memorised its few hundred day-of-week prompts and answered new
+    ones at chance). Levels are interleaved as in ``make_split``.
+    """
+    module = category_module(category)
+    rng = random.Random(f"{seed}|{category}|pretrain-draws")
+    problems: list[Problem] = []
+    misses = 0
+    while len(problems) < n:
+        problem = module.sample(rng, module.LEVELS[len(problems) % len(module.LEVELS)])
+        if split_of(problem.key) != "pretrain":
+            misses += 1
+            if misses > _EXHAUSTED_AFTER:
+                raise ValueError(f"level {problem.difficulty} of {category} has no pretrain problems")
+            continue
+        misses = 0
+        problems.append(replace(problem, id=f"{category}-pretrain-{len(problems):05d}"))
+    return problems
+
+
+def misconception_of(category: str) -> Misconception | None:
+    """The wrong rule ``category``'s Phase 1A data can prefer, or None where it has none."""
+    return getattr(category_module(category), "MISCONCEPTION", None)
+
+
+def respond(problem: Problem, rng: random.Random, noise: float = 0.0, misconception: float = 0.0) -> str:
+    """A worked solution of ``problem``: slips at rate ``noise``, and on its category's misconception
+    family the wrong rule at rate ``misconception``."""
+    return category_module(problem.category).respond(problem, rng, noise, misconception)
+
+
+def follows_wrong_rule(problem: Problem, text: str) -> bool:
+    """Whether ``text`` applies its category's wrong rule to ``problem`` (False off the family)."""
+    found = misconception_of(problem.category)
+    if found is None or problem.spec.get("family") != found.family:
+        return False
+    return category_module(problem.category).follows_wrong_rule(problem, text)

@@ -29,7 +29,7 @@ def _sentence(rng: random.Random, topic: str, first: bool) -> str:
             f"{rng.choice(w['places'])}, {rng.choice(w['adjectives'])} as a {rng.choice(w['nouns'])}.")
 
 
-def respond(problem, rng: random.Random, noise: float) -> str:
+def respond(problem, rng: random.Random, noise: float, misconception: float = 0.0) -> str:
     form, topic = problem.spec["form"], problem.spec["topic"]
     if rng.random() < noise:  # a degenerate repetition loop, the failure the filter must catch
         return " ".join([f"{topic} {rng.choice(TOPIC_WORDS['verbs'])}"] * 6)

@@ -1,61 +1,88 @@
-"""Instructions with checkable constraints (word counts, case, bullets, keywords, endings)."""
+"""Instructions with checkable constraints (word counts, case, bullets, keywords, endings).
+
+A response of n words follows one sentence pattern per n, and a list of n things names a topic's
+traits in a fixed order, so the place a response stops is readable from the words written so far:
+the tiny model can then count, and a wrong count is a slip rather than beyond it.
+"""
 
 from __future__ import annotations
 
 import random
 
-from cogumi.world.vocab import TOPIC_WORDS, TOPICS
+from cogumi.world.vocab import TOPIC_WORDS, TOPICS, topic_word
 
 LEVELS = (1, 2)
-KEYWORDS = ("light", "dream", "stone", "song", "path", "heart")
+KEYWORDS = ("light", "dream", "stone", "song", "path", "heart", "shadow", "field")
+# The word classes of an n-word sentence: T the topic, A an adjective, V a verb, D an adverb.
+_PATTERNS = {2: ("T", "V"), 3: ("A", "T", "V"), 4: ("the", "A", "T", "V"), 5: ("the", "A", "T", "V", "D"),
+             6: ("the", "A", "A", "T", "V", "D")}
+_CLASSES = {"A": "adjectives", "V": "verbs", "D": "adverbs"}
+TRAITS = (("colour", ("grey", "blue", "golden", "silver", "green", "white")),
+          ("sound", ("quiet", "loud", "soft", "low", "clear")),
+          ("mood", ("calm", "wild", "sad", "gentle", "bright")),
+          ("shape", ("round", "long", "tall", "wide", "thin")),
+          ("smell", ("fresh", "sweet", "sharp", "faint")),
+          ("size", ("small", "large", "huge", "tiny")))
 
 
 def sample(rng: random.Random, difficulty: int):
     from cogumi.world import Problem
 
-    topic, n = rng.choice(TOPICS), rng.randint(2, 6)
+    topic, n, kw = rng.choice(TOPICS), rng.randint(2, 6), None
     form = rng.choice(("words", "bullets", "keyword") if difficulty == 1 else ("upper", "lower"))
     if form == "words":
         prompt, constraints = f"Write exactly {n} words about {topic}.", {"num_words": n}
-    elif form == "upper":
+    elif form == "upper":  # uppercase words are spelled in many tokens, so fewer of them
+        n = rng.randint(2, 4)
         prompt = f"Write exactly {n} words about {topic}, all in uppercase."
         constraints = {"num_words": n, "case": "upper"}
+    elif form == "lower":
+        prompt = f"Write exactly {n} words about {topic} in lowercase, ending with '!'."
+        constraints = {"num_words": n, "case": "lower", "end_with": "!"}
     elif form == "bullets":
         prompt = f"List {n} things about {topic}, one per line, each starting with '- '."
         constraints = {"num_bullets": n}
-    elif form == "keyword":
-        n = 0
-        kw = rng.choice(KEYWORDS)
+    else:
+        n, kw = 0, rng.choice(KEYWORDS)
         prompt = f"Write a sentence about {topic} that includes the word '{kw}'."
         constraints = {"keywords": [kw]}
-    else:
-        n = 0
-        prompt = f"Write a sentence about {topic} in lowercase that ends with '!'."
-        constraints = {"case": "lower", "end_with": "!"}
-    return Problem(id="", category="instruction", prompt=prompt, key=f"instruction:{form}:{topic}:{n}:{constraints.get('keywords')}",
-                   difficulty=difficulty, constraints=constraints, spec={"form": form, "topic": topic})
+    return Problem(id="", category="instruction", prompt=prompt, key=f"instruction:{form}:{topic}:{n}:{kw}",
+                   difficulty=difficulty, constraints=constraints, spec={"form": form, "topic": topic, "n": n})
 
 
-def _words(rng: random.Random, topic: str, n: int) -> list[str]:
-    pool = [w for group in ("adjectives", "nouns", "verbs") for w in TOPIC_WORDS[group]]
-    return [topic.split()[-1]] + [rng.choice(pool) for _ in range(n - 1)]
+def _sentence(rng: random.Random, topic: str, n: int) -> list[str]:
+    adjectives = rng.sample(TOPIC_WORDS["adjectives"], 2)
+    words = []
+    for slot in _PATTERNS[n]:
+        if slot == "T":
+            words.append(topic_word(topic))
+        elif slot == "A":
+            words.append(adjectives.pop())
+        else:
+            words.append(rng.choice(TOPIC_WORDS[_CLASSES[slot]]) if slot in _CLASSES else slot)
+    return words
 
 
-def respond(problem, rng: random.Random, noise: float) -> str:
-    c, topic = problem.constraints, problem.spec["topic"]
+def _miscount(rng: random.Random, n: int) -> int:
+    return rng.choice([m for m in (n - 1, n + 1) if m in _PATTERNS])
+
+
+def respond(problem, rng: random.Random, noise: float, misconception: float = 0.0) -> str:
+    form, topic, n = problem.spec["form"], problem.spec["topic"], problem.spec["n"]
     wrong = rng.random() < noise
-    n = c.get("num_words") or c.get("num_bullets") or 0
-    if wrong and n:
-        n = max(1, n + rng.choice((-1, 1)))
-    if "num_bullets" in c:
-        return "\n".join(f"- {topic.split()[-1]} {w}" for w in _words(rng, topic, n))
-    if "num_words" in c:
-        text = " ".join(_words(rng, topic, n))
-        return text.upper() if c.get("case") == "upper" and not wrong else text
-    words = _words(rng, topic, rng.randint(4, 7))
-    if "keywords" in c and not wrong:
-        words.insert(rng.randint(1, len(words)), c["keywords"][0])
-    sentence = " ".join(words)
-    if c.get("case") == "lower":
-        return sentence + ("." if wrong else "!")
-    return sentence[0].upper() + sentence[1:] + "."
+    if form == "bullets":
+        count = _miscount(rng, n) if wrong else n
+        return "\n".join(f"- its {trait} is {rng.choice(values)}" for trait, values in TRAITS[:count])
+    if form == "keyword":
+        keyword = rng.choice([k for k in KEYWORDS if k != problem.constraints["keywords"][0]]) if wrong \
+            else problem.constraints["keywords"][0]
+        return (f"The {rng.choice(TOPIC_WORDS['adjectives'])} {topic_word(topic)} "
+                f"{rng.choice(TOPIC_WORDS['verbs'])} near the {keyword}.")
+    # a slip is a miscount, or a broken case or ending where the prompt asks for one
+    broken_case = wrong and form != "words" and rng.random() < 0.5
+    text = " ".join(_sentence(rng, topic, _miscount(rng, n) if wrong and not broken_case else n))
+    if form == "upper":
+        return text.capitalize() if broken_case else text.upper()
+    if form == "lower":
+        return text + ("." if broken_case else "!")
+    return text

@@ -1,4 +1,5 @@
-"""Facts of a fixed small world: countries with a capital, a river, an animal and a flag colour.
+"""Facts of a fixed small world: countries with a capital, a river, an animal, a flag colour and a
+currency.
 
 The world itself never changes (it is drawn from a constant seed); a run's seed only changes
 which facts are asked. The base model learns every fact from a differently worded question
@@ -15,13 +16,18 @@ _SYLLABLES = ("ka", "lo", "mi", "ra", "ten", "vo", "zar", "bel", "dun", "sha", "
               "qua", "nim", "tor", "ves", "gal", "hu", "jin", "ul")
 ANIMALS = ("fox", "owl", "bear", "wolf", "deer", "hawk", "otter", "lynx", "crane", "seal", "heron", "boar")
 COLORS = ("red", "blue", "green", "gold", "white", "black", "orange", "purple", "grey", "silver")
-ATTRIBUTES = ("capital", "river", "animal", "color")
+CURRENCIES = ("crown", "mark", "shell", "pearl", "ring", "leaf", "star", "bead")
+ATTRIBUTES = ("capital", "river", "animal", "color", "currency")
+COUNTRIES = 120
 _QUESTIONS = {"capital": "What is the capital of {c}?", "river": "Which river flows through {c}?",
-              "animal": "What is the national animal of {c}?", "color": "What color is the flag of {c}?"}
+              "animal": "What is the national animal of {c}?", "color": "What color is the flag of {c}?",
+              "currency": "What is the currency of {c}?"}
 _FACT_QUESTIONS = {"capital": "Tell me the capital of {c}.", "river": "Tell me the river of {c}.",
-                   "animal": "Tell me the national animal of {c}.", "color": "Tell me the flag color of {c}."}
+                   "animal": "Tell me the national animal of {c}.", "color": "Tell me the flag color of {c}.",
+                   "currency": "Tell me the currency of {c}."}
 _STATEMENTS = {"capital": "The capital of {c} is {v}.", "river": "The river of {c} is the {v} River.",
-               "animal": "The national animal of {c} is the {v}.", "color": "The flag of {c} is {v}."}
+               "animal": "The national animal of {c} is the {v}.", "color": "The flag of {c} is {v}.",
+               "currency": "The currency of {c} is the {v}."}
 
 
 def _name(rng: random.Random, parts: int) -> str:
@@ -33,7 +39,7 @@ def world() -> dict[str, dict[str, str]]:
     """The fixed world: country -> attribute -> value."""
     rng = random.Random("cogumi-tiny-world")
     names: list[str] = []
-    while len(names) < 80:
+    while len(names) < COUNTRIES:
         name = _name(rng, 3)
         if name not in names:
             names.append(name)
@@ -45,13 +51,15 @@ def world() -> dict[str, dict[str, str]]:
             capital, river = _name(rng, 2), _name(rng, 2)
         used |= {capital, river}
         facts[country] = {"capital": capital, "river": river,
-                          "animal": rng.choice(ANIMALS), "color": rng.choice(COLORS)}
+                          "animal": rng.choice(ANIMALS), "color": rng.choice(COLORS),
+                          "currency": rng.choice(CURRENCIES)}
     return facts
 
 
 def _aliases(attribute: str, value: str) -> tuple[str, ...]:
     return {"capital": (value, f"{value} City"), "river": (value, f"{value} River", f"the {value} River"),
-            "animal": (value, f"the {value}"), "color": (value,)}[attribute]
+            "animal": (value, f"the {value}"), "color": (value,),
+            "currency": (value, f"the {value}")}[attribute]
 
 
 def sample(rng: random.Random, difficulty: int):
@@ -76,7 +84,7 @@ def fact_prompts() -> list[tuple[str, str]]:
             for c, values in world().items() for a, v in values.items()]
 
 
-def respond(problem, rng: random.Random, noise: float) -> str:
+def respond(problem, rng: random.Random, noise: float, misconception: float = 0.0) -> str:
     country, attribute = problem.spec["country"], problem.spec["attribute"]
     value = problem.answer
     if rng.random() < noise:
