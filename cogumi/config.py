@@ -291,8 +291,11 @@ class Experiment:
         if unknown:
             raise ValueError(f"ablations names unknown ablations {unknown}; choose from {list(ABLATIONS)}")
         check_counts({c: 0 for c in self.rft.categories}, self.resolved, "rft.categories")
-        if self.serve_temperature not in self.benchmark.sweep_temperatures:
-            self.benchmark.sweep_temperatures = sorted({*self.benchmark.sweep_temperatures, self.serve_temperature})
+        # Phase 1A is measured at the serving temperature and at every training temperature (each
+        # category's calibration target), besides the sweep asked for
+        wanted = {self.serve_temperature, *(c.training_temperature for c in self.resolved.values())}
+        if not wanted <= set(self.benchmark.sweep_temperatures):
+            self.benchmark.sweep_temperatures = sorted({*self.benchmark.sweep_temperatures, *wanted})
 
     @property
     def variants(self) -> list[str]:

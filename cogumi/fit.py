@@ -219,11 +219,13 @@ def _run_stages(cfg, run: RunFolder, command: str) -> None:
 
 def _show(report: dict) -> None:
     """The metrics table and, where there are trained models, their verdicts."""
-    from cogumi.report import report_table, verdict_table
+    from cogumi.report import calibration_table, report_table, verdict_table
 
     show(report_table(report))
     if report["verdicts"]:
         show(verdict_table(report))
+    if report.get("calibration"):
+        show(calibration_table(report))
 
 
 def _show_report(cfg, run: RunFolder) -> None:

@@ -81,11 +81,61 @@ def build_report(categories, records: dict[str, list[dict]], frontier: dict[floa
             result = verdict(categories[c], frontier, records[label], resamples, seed)
             report["verdicts"][label][c] = {**result, "sentence": sentence(c, f"the {title(label)} model", result,
                                                                            temperatures)}
+    report["calibration"] = {label: calibration(categories, report["frontier"], report[label]) for label in main}
     report["curves"] = {label: curves(categories, rows) for label, rows in records.items()}
     report["seeds"] = _seed_spread(categories, summaries)
     report.update(serve_temperature=serve_temperature, samples_per_problem=samples_per_problem, config=config,
                   timings_s=timings, **(extra or {}))
     return report
+
+
+# How close a category's consistency metric must come to Phase 1A's at its training temperature.
+CALIBRATED_WITHIN = 0.03
+
+
+def calibration(categories, frontier: dict[str, dict[str, dict]], model: dict[str, dict]) -> dict[str, dict]:
+    """Per category, the model's consistency metric against Phase 1A's at the category's training
+    temperature (the nearest measured one; the sweep includes every training temperature)."""
+    found = {}
+    for name, by_temperature in frontier.items():
+        category = categories[name]
+        metric, tau = category.consistency, category.training_temperature
+        if metric not in model.get(name, {}) or not by_temperature:
+            continue
+        nearest = min(by_temperature, key=lambda t: abs(float(t) - tau))
+        target, value = by_temperature[nearest].get(metric), model[name][metric]
+        if target is None:
+            continue
+        found[name] = {"metric": metric, "tau": tau, "phase1a_at": float(nearest), "target": target, "model": value,
+                       "gap": value - target, "calibrated": abs(value - target) <= CALIBRATED_WITHIN}
+    return found
+
+
+def calibration_table(report: dict) -> Table:
+    table = Table(title=f"calibration: the consistency metric against Phase 1A at each training temperature "
+                        f"(within {CALIBRATED_WITHIN})")
+    for column in ("model", "category", "metric", "tau", "Phase 1A at tau", "model at T_serve", "calibrated"):
+        table.add_column(column)
+    for label, by in report.get("calibration", {}).items():
+        for c, r in by.items():
+            table.add_row(title(label), c, r["metric"], f"{r['tau']:g}", f"{r['target']:.3f}", f"{r['model']:.3f}",
+                          "yes" if r["calibrated"] else "no")
+    return table
+
+
+def _calibration_lines(report: dict) -> list[str]:
+    if not report.get("calibration"):
+        return []
+    lines = ["## Calibration: each category against Phase 1A at its training temperature", "",
+             f"The trained model sampled at T_serve should score on each category's consistency metric what "
+             f"Phase 1A scores at that category's training temperature tau, within {CALIBRATED_WITHIN}.", ""]
+    for label, by in report["calibration"].items():
+        body = [[c, r["metric"], f"{r['tau']:g}", f"{r['target']:.3f}", f"{r['model']:.3f}", f"{r['gap']:+.3f}",
+                 "yes" if r["calibrated"] else "no"] for c, r in by.items()]
+        lines += [f"**{title(label)}**", ""]
+        lines += _markdown_table(["category", "metric", "tau", "Phase 1A at tau", "model", "gap", "calibrated"],
+                                 body) + [""]
+    return lines
 
 
 def _cell(delta: dict) -> str:
@@ -192,6 +242,7 @@ def markdown(report: dict) -> str:
         lines += _markdown_table(["model", "logit scale", "effective T"],
                                  [[title(v), f"{e['logit_scale']:.3f}", f"{e['temperature']:g}"]
                                   for v, e in report["effective_temperature"].items()]) + [""]
+    lines += _calibration_lines(report)
     lines += _frontier_lines(report)
     for name, by in report["seeds"].items():
         lines += [f"## {title(name)} over training seeds (mean ± sd)", ""]

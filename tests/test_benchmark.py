@@ -64,3 +64,26 @@ def test_a_report_of_phase1a_alone_has_no_verdicts_to_show():
     assert report["verdicts"] == {}
     text = markdown(report)
     assert "Verdicts" not in text and "| math | greedy_accuracy | 0.500 |" in text
+
+
+def test_calibration_compares_each_category_with_phase1a_at_its_training_temperature():
+    from cogumi.categories import defaults
+    from cogumi.report import calibration
+
+    categories = defaults()
+    categories["creativity"].training_temperature = 0.3
+    frontier = {"math": {"0": {"agreement_rate": 1.0}, "0.3": {"agreement_rate": 0.88}, "0.7": {"agreement_rate": 0.63}},
+                "creativity": {"0": {"diversity": 0.0}, "0.3": {"diversity": 0.78}, "0.7": {"diversity": 0.82}}}
+    model = {"math": {"agreement_rate": 0.98}, "creativity": {"diversity": 0.52}}
+    found = calibration(categories, frontier, model)
+    assert found["math"]["phase1a_at"] == 0.0 and found["math"]["calibrated"]
+    assert found["math"]["gap"] == pytest.approx(-0.02)
+    assert found["creativity"]["metric"] == "diversity" and found["creativity"]["target"] == 0.78
+    assert not found["creativity"]["calibrated"] and found["creativity"]["gap"] == pytest.approx(-0.26)
+
+
+def test_phase1a_is_measured_at_every_training_temperature():
+    from cogumi.config import Experiment
+
+    cfg = Experiment(categories={"creativity": {"training_temperature": 0.45}})
+    assert {0.0, 0.45, 0.7} <= set(cfg.benchmark.sweep_temperatures)

@@ -93,6 +93,9 @@ class Category:
     """Per-problem benchmark metrics, in report order."""
     headline: ClassVar[str] = "sampled_accuracy"
     """The metric plotted for this category."""
+    consistency: ClassVar[str] = "agreement_rate"
+    """The metric the training temperature is calibrated on: the trained model sampled at T_serve
+    should score on it what Phase 1A scores at the training temperature."""
     leads: ClassVar[bool] = False
     """Shown first in every table (the exact-answer categories)."""
 

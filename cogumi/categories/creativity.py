@@ -15,6 +15,7 @@ class Creativity(Category):
     fields = ("prompt",)
     metrics = WRITING
     headline = "diversity"
+    consistency = "diversity"
     tiny_world = True
     position = 3
 
