@@ -247,6 +247,9 @@ def bake_logit_scale(model) -> float:
     weights; returns the scale."""
     from torch.nn.utils import parametrize
 
+    wrapper = model.get_submodule("base_model.model." + FINAL_NORM)
+    if not hasattr(wrapper, "modules_to_save"):  # train.logit_scale off: the adapter has no norm of its own
+        return 1.0
     norm = _final_norm_copy(model)
     if not parametrize.is_parametrized(norm, "weight"):
         return 1.0

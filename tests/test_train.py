@@ -229,3 +229,14 @@ def test_teacher_loss_trains_towards_the_model_without_its_new_adapter(tokenizer
     data_loss = _trainer(tokenizer, tmp_path / "b", [SERVE] * 4, logit_scale=False).compute_loss(
         trainer.model, dict(inputs))
     assert loss < data_loss
+
+
+def test_without_a_learned_logit_scale_the_adapter_bakes_to_scale_one_and_has_no_norm(tokenizer, tmp_path):
+    from safetensors.torch import load_file
+
+    trainer = _trainer(tokenizer, tmp_path, [SERVE] * 4, scaling=False, logit_scale=False)
+    trainer.train()
+    assert bake_logit_scale(trainer.model) == 1.0
+    trainer.model.save_pretrained(tmp_path / "adapter")
+    saved = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert saved and all("lora_" in k for k in saved)
