@@ -121,6 +121,9 @@ class LoraSettings:
             raise ValueError(f"train.lora.dropout must be in [0, 1), got {self.dropout}")
 
 
+LOSSES = ("scaled", "teacher", "decoupled")
+
+
 @dataclass
 class TrainConfig:
     """How the new LoRA is trained on ``data/<category>_distilled.jsonl``."""
@@ -146,7 +149,9 @@ class TrainConfig:
     loss: str = "scaled"
     """"scaled": cross-entropy on the kept completions with logits scaled by tau / serve_temperature;
     "teacher": cross-entropy of the model at serve_temperature against Phase 1A at each category's
-    tau on those completions (its argmax where tau is 0; Phase 1A is the model with the new adapter off)."""
+    tau on those completions (its argmax where tau is 0; Phase 1A is the model with the new adapter off);
+    "decoupled": the LoRA learns the completions by plain cross-entropy (full gradients) while the
+    learned logit scale alone learns the sharpening to each tau (needs train.logit_scale, one scalar)."""
     epochs: float = 2.0
     """Passes over the distilled data."""
     batch_size: int = 8
@@ -177,8 +182,11 @@ class TrainConfig:
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   max_length=self.max_length, logging_steps=self.logging_steps, save_steps=self.save_steps,
                   logit_scale_learning_rate=self.logit_scale_learning_rate)
-        if self.loss not in ("scaled", "teacher"):
-            raise ValueError(f"train.loss must be 'scaled' or 'teacher', got {self.loss!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"train.loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.loss == "decoupled" and (not self.logit_scale or self.logit_scale_per_dimension):
+            raise ValueError("train.loss 'decoupled' sharpens through one learned logit scale: set "
+                             "train.logit_scale true and train.logit_scale_per_dimension false")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 

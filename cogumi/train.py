@@ -47,6 +47,18 @@ def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torc
     return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
 
 
+def decoupled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, tau_scale: torch.Tensor,
+                            num_items: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Plain cross-entropy of the unscaled model (``logits / scale``, through which no gradient
+    reaches ``scale``) plus the temperature-scaled cross-entropy of ``scale`` alone on those logits,
+    detached (``tau_scale``: tau / serve_temperature per token). The LoRA then learns the completions
+    at full strength, as plain SFT does, and the scale learns how sharp to make them."""
+    unscaled = logits / scale  # d(scale * l / scale) / d(scale) is 0: the LoRA's term leaves the scale alone
+    plain = scaled_cross_entropy(unscaled, labels, torch.ones_like(tau_scale), num_items)
+    sharp = scaled_cross_entropy(unscaled.detach() * scale, labels, tau_scale, num_items)
+    return plain + sharp
+
+
 def teacher_cross_entropy(logits: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, tau: torch.Tensor,
                           serve_temperature: float, tau_min: float,
                           num_items: torch.Tensor | int | None = None) -> torch.Tensor:
@@ -90,10 +102,10 @@ class TemperatureSFTTrainer(SFTTrainer):
     """
 
     def __init__(self, *args, serve_temperature: float, tau_min: float, temperature_scaling: bool = True,
-                 teacher: bool = False, **kwargs):
+                 teacher: bool = False, decoupled: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
-        self.teacher = teacher
+        self.teacher, self.decoupled = teacher, decoupled
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -111,6 +123,9 @@ class TemperatureSFTTrainer(SFTTrainer):
                 teacher = model(**inputs, use_cache=False).logits
             loss = teacher_cross_entropy(outputs.logits, teacher, labels, tau, self.serve_temperature, self.tau_min,
                                          num_items_in_batch)
+        elif self.decoupled:
+            loss = decoupled_cross_entropy(outputs.logits, labels, logit_scale(self.accelerator.unwrap_model(model)),
+                                           tau.clamp(min=self.tau_min) / self.serve_temperature, num_items_in_batch)
         else:
             scale = tau.clamp(min=self.tau_min) / self.serve_temperature
             loss = scaled_cross_entropy(outputs.logits, labels, scale, num_items_in_batch)
@@ -122,6 +137,13 @@ class TemperatureSFTTrainer(SFTTrainer):
             hits = (outputs.logits[:, :-1].argmax(-1) == labels[:, 1:]) & mask
             self._metrics[mode]["mean_token_accuracy"].append((hits.sum() / mask.sum().clamp(min=1)).item())
         return (loss, outputs) if return_outputs else loss
+
+
+def _loss_name(cfg: TrainConfig) -> str:
+    if not cfg.temperature_scaling:
+        return "plain SFT"
+    return {"teacher": "distilled from Phase 1A at each tau", "decoupled": "plain SFT, sharpened by the logit scale alone",
+            "scaled": "temperature-scaled SFT"}[cfg.loss]
 
 
 def training_examples(run: RunFolder, categories: list[str], tau_min: float, data: str = "data") -> list[dict]:
@@ -176,7 +198,7 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, checkpoin
         processing_class=tokenizer, peft_config=lora, quantization_config=quantization_config,
         data_collator=TemperatureCollator(pad_token_id=tokenizer.pad_token_id, padding_free=cfg.padding_free),
         serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling,
-        teacher=cfg.loss == "teacher")
+        teacher=cfg.loss == "teacher", decoupled=cfg.loss == "decoupled")
     trainer.optimizer = _optimizer(trainer.model, cfg)  # the Trainer schedules it and checkpoints its state
     from transformers.trainer_callback import PrinterCallback
 
@@ -226,6 +248,16 @@ def _final_norm_copy(model) -> torch.nn.Module:
     wrapper = model.get_submodule("base_model.model." + FINAL_NORM)
     return wrapper.modules_to_save[wrapper.active_adapter if isinstance(wrapper.active_adapter, str)
                                    else wrapper.active_adapter[0]]
+
+
+def logit_scale(model) -> torch.Tensor:
+    """The learned factor on the logits, as a tensor in the graph (1 where none is learned)."""
+    from torch.nn.utils import parametrize
+
+    norm = _final_norm_copy(model)
+    if not parametrize.is_parametrized(norm, "weight"):
+        return torch.ones(())
+    return norm.parametrizations.weight[0].log_scale.exp()
 
 
 def learn_logit_scale(model, per_dimension: bool = False) -> torch.nn.Parameter:
@@ -312,7 +344,7 @@ def run_training(cfg: TrainConfig, model_cfg: ModelConfig, run: RunFolder, varia
         cfg = replace(cfg, epochs=budget / len(rows))
     counts = {c: sum(r["category"] == c for r in rows) for c in categories}
     console.print(f"training a LoRA on {len(rows)} examples {counts}"
-                  f" ({'plain SFT' if not cfg.temperature_scaling else 'distilled from Phase 1A at each tau' if cfg.loss == 'teacher' else 'temperature-scaled SFT'})")
+                  f" ({_loss_name(cfg)})")
     started = time.perf_counter()
     # the start point is the very model that generate and the benchmark call "before" (QLoRA on 4-bit)
     model, tokenizer = load_variant(model_cfg, run, "before")

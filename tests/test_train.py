@@ -240,3 +240,26 @@ def test_without_a_learned_logit_scale_the_adapter_bakes_to_scale_one_and_has_no
     trainer.model.save_pretrained(tmp_path / "adapter")
     saved = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
     assert saved and all("lora_" in k for k in saved)
+
+
+def test_decoupled_loss_gives_the_lora_plain_gradients_and_the_scale_the_sharpening():
+    from cogumi.train import decoupled_cross_entropy
+
+    torch.manual_seed(0)
+    base = torch.randn(2, 6, 9, requires_grad=True)  # what the LoRA controls: the unscaled logits
+    scale = torch.tensor(3.0, requires_grad=True)
+    labels = torch.tensor([[-100, -100, 3, 4, 5, 1], [-100, 1, 2, 3, -100, -100]])
+    tau_scale = torch.full(labels.shape, 0.05 / 0.7)
+    decoupled_cross_entropy(base * scale, labels, scale, tau_scale).backward()
+
+    plain_base = base.detach().clone().requires_grad_(True)
+    scaled_cross_entropy(plain_base, labels, torch.ones_like(tau_scale)).backward()
+    torch.testing.assert_close(base.grad, plain_base.grad)  # the LoRA sees plain SFT, not a 0.07-times smaller one
+    alone = scale.detach().clone().requires_grad_(True)
+    scaled_cross_entropy(base.detach() * alone, labels, tau_scale).backward()
+    torch.testing.assert_close(scale.grad, alone.grad)  # the scale sees the sharpening alone
+
+
+def test_decoupled_loss_needs_one_learned_scale():
+    with pytest.raises(ValueError, match="decoupled"):
+        TrainConfig(loss="decoupled", logit_scale=False)
