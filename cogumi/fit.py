@@ -119,10 +119,16 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
     settings = {"benchmark": measure, "seed": cfg.seed, "serve_temperature": cfg.serve_temperature,
                 "data": {name: c.data_settings(split) for name, c in cfg.resolved.items()}, "models": models}
 
+    def measured_alike(found: dict) -> dict:
+        """What every record depends on: not the models (each has its own file) nor the sweep (each
+        temperature has its own file, and one measured is reused whatever else the sweep holds)."""
+        return {**{k: v for k, v in found.items() if k != "models"},
+                "benchmark": {k: v for k, v in found.get("benchmark", {}).items() if k != "sweep_temperatures"}}
+
     def clear(old: dict) -> None:
         from cogumi.batches import remove
 
-        if {k: v for k, v in old.items() if k != "models"} != {k: v for k, v in settings.items() if k != "models"}:
+        if measured_alike(old) != measured_alike(settings):
             shutil.rmtree(run.results_dir(split), ignore_errors=True)
             return
         for label in old.get("models", {}):

@@ -114,6 +114,7 @@ def test_fit_runs_end_to_end_writes_its_files_and_resumes(tmp_path):
     assert {f"raw/{c}.jsonl" for c in CATEGORIES} | {"benchmark/before.jsonl", "benchmark/phase1a@0.3.jsonl",
                                                      "problems/distill.jsonl"} <= kept  # Phase 1A and its frontier
     assert "train/adapter/adapter_model.safetensors" not in kept and "benchmark/after.jsonl" not in kept
+    assert (run / "benchmark" / "phase1a@0.6.jsonl").exists()  # the new training temperature joins the sweep
     assert all('"training_temp": 0.6' in line for line in (run / "data" / "creativity_distilled.jsonl").open())
     report = json.loads((run / "report.json").read_text())
 
