@@ -267,14 +267,29 @@ def _keep_traceback(name: str, cfg):
     return path
 
 
+class Terminated(BaseException):
+    """SIGTERM (a ``kill``, a scheduler's time limit), handled like Ctrl-C. Not a KeyboardInterrupt,
+    which Lightning turns into exit(1), nor an Exception, which a broad handler could swallow."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
     name, cfg = parse(argv)
+    # Lightning's own SIGTERM handler only sets a flag that a prediction loop never reads; it calls a
+    # handler it finds in place after its own.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         COMMANDS[name][1](cfg)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
         resume = "; what finished is on disk and the same command resumes" if isinstance(cfg, Experiment) else ""
-        console.print(f"cogumi {name}: interrupted{resume}", soft_wrap=True)
-        sys.exit(130)
+        console.print(f"cogumi {name}: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}{resume}",
+                      soft_wrap=True)
+        sys.exit(143 if isinstance(stop, Terminated) else 130)
     except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input found by a stage: say it plainly
         # a RuntimeError may come from deep in torch (out of memory, a bug): keep where it came from
         traced = isinstance(error, RuntimeError) and not isinstance(error, RunInUse)

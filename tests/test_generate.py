@@ -72,6 +72,28 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_output(tmp_path, ra
     assert len(keys) == len(set(keys)) == 4 * (1 + 1 + 3 + 3 + 1 + 2)  # nothing lost, nothing twice
 
 
+def test_sigterm_stops_generation_at_once_and_the_rerun_finishes_it(tmp_path, random_checkpoint):
+    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=4)
+    raw = tmp_path / "run" / "raw"
+    markers = lambda: sum(p.read_text().count("batch_done") for p in raw.glob("*.jsonl")) if raw.exists() else 0
+    proc = subprocess.Popen(_cli("generate", "--config", str(cfg)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and markers() < 3:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=30)  # a kill, not a wait for the whole run
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("cogumi generate kept running after SIGTERM")
+    assert proc.returncode == 143 and "terminated" in out and "resumes" in out, out[-2000:]
+    assert markers() < 12, "SIGTERM must stop the run before its 12 batches are done"
+    done = subprocess.run(_cli("generate", "--config", str(cfg)), capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert markers() == 12
+
+
 def test_truncated_tail_is_cut_and_redone(tmp_path, random_checkpoint):
     cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=2)
     subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
