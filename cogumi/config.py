@@ -146,12 +146,12 @@ class TrainConfig:
     logit_scale_per_dimension: bool = False
     """Learn the final norm's weight per hidden dimension instead of one scalar (a scale that can
     differ with what the hidden state holds, so with the prompt)."""
-    loss: str = "scaled"
+    loss: str = "decoupled"
     """"scaled": cross-entropy on the kept completions with logits scaled by tau / serve_temperature;
     "teacher": cross-entropy of the model at serve_temperature against Phase 1A at each category's
     tau on those completions (its argmax where tau is 0; Phase 1A is the model with the new adapter off);
-    "decoupled": the LoRA learns the completions by plain cross-entropy (full gradients) while the
-    learned logit scale alone learns the sharpening to each tau (needs train.logit_scale, one scalar)."""
+    "decoupled" (default): the LoRA learns the completions by plain cross-entropy (full gradients) while
+    the learned logit scale alone learns the sharpening to each tau (needs train.logit_scale, one scalar)."""
     epochs: float = 2.0
     """Passes over the distilled data."""
     batch_size: int = 8
@@ -184,9 +184,11 @@ class TrainConfig:
                   logit_scale_learning_rate=self.logit_scale_learning_rate)
         if self.loss not in LOSSES:
             raise ValueError(f"train.loss must be one of {list(LOSSES)}, got {self.loss!r}")
-        if self.loss == "decoupled" and (not self.logit_scale or self.logit_scale_per_dimension):
-            raise ValueError("train.loss 'decoupled' sharpens through one learned logit scale: set "
-                             "train.logit_scale true and train.logit_scale_per_dimension false")
+        if self.temperature_scaling and self.loss == "decoupled" and (not self.logit_scale or
+                                                                      self.logit_scale_per_dimension):
+            raise ValueError("train.loss 'decoupled' (the default) sharpens through one learned logit scale: set "
+                             "train.logit_scale true and train.logit_scale_per_dimension false, or choose "
+                             "train.loss 'scaled' or 'teacher'")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 

@@ -26,8 +26,9 @@ def _rows(taus):
 
 
 def _trainer(tokenizer, tmp_path, taus, scaling=True, model=None, epochs=1, **overrides):
+    """A trainer with the scaled loss unless ``overrides`` name another (its formula is what most tests check)."""
     cfg = TrainConfig(temperature_scaling=scaling, batch_size=len(taus), epochs=epochs, logging_steps=1,
-                      learning_rate=1e-2, warmup_ratio=0.0, **overrides)
+                      learning_rate=1e-2, warmup_ratio=0.0, **{"loss": "scaled", **overrides})
     model = model or build_llama(DIMS, tokenizer, seed=0)
     return make_trainer(model, tokenizer, _rows(taus), cfg, tmp_path, seed=0, serve_temperature=SERVE)
 
@@ -102,8 +103,9 @@ def test_only_completion_tokens_and_the_end_of_turn_carry_loss(tokenizer, tmp_pa
     assert (batch["labels"][~batch["attention_mask"].bool()] == -100).all()  # padding carries no loss
 
 
-def test_training_changes_only_the_new_lora_and_the_logit_scale(tokenizer, tmp_path):
-    trainer = _trainer(tokenizer, tmp_path, [0.1, SERVE, 0.3, SERVE], epochs=30)
+@pytest.mark.parametrize("loss", ["scaled", "decoupled"])
+def test_training_changes_only_the_new_lora_and_the_logit_scale(tokenizer, tmp_path, loss):
+    trainer = _trainer(tokenizer, tmp_path, [0.1, SERVE, 0.3, SERVE], epochs=30, loss=loss)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()  # long enough for the LoRA to fit the data: only then do sharper logits help
     after = dict(trainer.model.named_parameters())
@@ -115,11 +117,12 @@ def test_training_changes_only_the_new_lora_and_the_logit_scale(tokenizer, tmp_p
     assert after[next(n for n in learned if "log_scale" in n)].item() > 0  # low tau asks for sharper logits
 
 
-def test_the_saved_adapter_carries_the_learned_scale(tokenizer, tmp_path):
+@pytest.mark.parametrize("loss", ["scaled", "decoupled"])
+def test_the_saved_adapter_carries_the_learned_scale(tokenizer, tmp_path, loss):
     build_llama(DIMS, tokenizer, seed=0).save_pretrained(tmp_path / "base")
     tokenizer.save_pretrained(tmp_path / "base")
     trainer = _trainer(tokenizer, tmp_path / "run", [0.1, 0.1, 0.1, 0.1], model=load_policy(str(tmp_path / "base"))[0],
-                       epochs=30)
+                       epochs=30, loss=loss)
     trainer.train()
     batch = _batch(trainer)
     trained = _plain_forward_logits(trainer, batch)
@@ -226,7 +229,7 @@ def test_teacher_loss_trains_towards_the_model_without_its_new_adapter(tokenizer
     # the teacher's entropy, not the (larger) cross-entropy against the data's tokens
     plain = trainer.compute_loss(trainer.model, {**inputs, "tau": torch.full_like(batch["tau"], SERVE)})
     assert torch.isclose(loss, plain)
-    data_loss = _trainer(tokenizer, tmp_path / "b", [SERVE] * 4, logit_scale=False).compute_loss(
+    data_loss = _trainer(tokenizer, tmp_path / "b", [SERVE] * 4, loss="scaled", logit_scale=False).compute_loss(
         trainer.model, dict(inputs))
     assert loss < data_loss
 
@@ -260,6 +263,10 @@ def test_decoupled_loss_gives_the_lora_plain_gradients_and_the_scale_the_sharpen
     torch.testing.assert_close(scale.grad, alone.grad)  # the scale sees the sharpening alone
 
 
-def test_decoupled_loss_needs_one_learned_scale():
+def test_decoupled_loss_is_the_default_and_needs_one_learned_scale():
+    assert TrainConfig().loss == "decoupled"
     with pytest.raises(ValueError, match="decoupled"):
-        TrainConfig(loss="decoupled", logit_scale=False)
+        TrainConfig(logit_scale=False)
+    with pytest.raises(ValueError, match="decoupled"):
+        TrainConfig(logit_scale_per_dimension=True)
+    assert TrainConfig(temperature_scaling=False, logit_scale=False).loss == "decoupled"  # plain SFT: no scale needed
