@@ -243,21 +243,28 @@ class UniformScale(torch.nn.Module):
         return weight * self.log_scale.exp().to(weight.dtype)
 
 
-def _final_norm_copy(model) -> torch.nn.Module:
-    """The adapter's own trainable copy of the final norm (PEFT's ``modules_to_save``)."""
+def _final_norm_copy(model) -> torch.nn.Module | None:
+    """The adapter's own trainable copy of the final norm (PEFT's ``modules_to_save``); None where
+    the adapter has none (``train.logit_scale`` off)."""
     wrapper = model.get_submodule("base_model.model." + FINAL_NORM)
+    if not hasattr(wrapper, "modules_to_save"):
+        return None
     return wrapper.modules_to_save[wrapper.active_adapter if isinstance(wrapper.active_adapter, str)
                                    else wrapper.active_adapter[0]]
 
 
-def logit_scale(model) -> torch.Tensor:
-    """The learned factor on the logits, as a tensor in the graph (1 where none is learned)."""
+def _scale_parametrization(model) -> UniformScale | None:
+    """The single learned scale on the norm copy's weight, or None where none is learned."""
     from torch.nn.utils import parametrize
 
     norm = _final_norm_copy(model)
-    if not parametrize.is_parametrized(norm, "weight"):
-        return torch.ones(())
-    return norm.parametrizations.weight[0].log_scale.exp()
+    return norm.parametrizations.weight[0] if norm is not None and parametrize.is_parametrized(norm, "weight") else None
+
+
+def logit_scale(model) -> torch.Tensor:
+    """The learned factor on the logits, as a tensor in the graph (1 where none is learned)."""
+    found = _scale_parametrization(model)
+    return torch.ones(()) if found is None else found.log_scale.exp()
 
 
 def learn_logit_scale(model, per_dimension: bool = False) -> torch.nn.Parameter:
@@ -279,14 +286,10 @@ def bake_logit_scale(model) -> float:
     weights; returns the scale."""
     from torch.nn.utils import parametrize
 
-    wrapper = model.get_submodule("base_model.model." + FINAL_NORM)
-    if not hasattr(wrapper, "modules_to_save"):  # train.logit_scale off: the adapter has no norm of its own
+    if _scale_parametrization(model) is None:
         return 1.0
-    norm = _final_norm_copy(model)
-    if not parametrize.is_parametrized(norm, "weight"):
-        return 1.0
-    scale = norm.parametrizations.weight[0].log_scale.exp().item()
-    parametrize.remove_parametrizations(norm, "weight", leave_parametrized=True)
+    scale = logit_scale(model).item()
+    parametrize.remove_parametrizations(_final_norm_copy(model), "weight", leave_parametrized=True)
     return scale
 
 
