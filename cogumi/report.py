@@ -111,31 +111,33 @@ def calibration(categories, frontier: dict[str, dict[str, dict]], model: dict[st
     return found
 
 
+CALIBRATION_HEADER = ["model", "category", "metric", "tau", "Phase 1A at tau", "model at T_serve", "gap", "calibrated"]
+
+
+def calibration_rows(report: dict) -> list[list[str]]:
+    """One row per (trained model, category) of the calibration table."""
+    return [[title(label), c, r["metric"], f"{r['tau']:g}", f"{r['target']:.3f}", f"{r['model']:.3f}",
+             f"{r['gap']:+.3f}", "yes" if r["calibrated"] else "no"]
+            for label, by in report.get("calibration", {}).items() for c, r in by.items()]
+
+
 def calibration_table(report: dict) -> Table:
     table = Table(title=f"calibration: the consistency metric against Phase 1A at each training temperature "
                         f"(within {CALIBRATED_WITHIN})")
-    for column in ("model", "category", "metric", "tau", "Phase 1A at tau", "model at T_serve", "calibrated"):
+    for column in CALIBRATION_HEADER:
         table.add_column(column)
-    for label, by in report.get("calibration", {}).items():
-        for c, r in by.items():
-            table.add_row(title(label), c, r["metric"], f"{r['tau']:g}", f"{r['target']:.3f}", f"{r['model']:.3f}",
-                          "yes" if r["calibrated"] else "no")
+    for row in calibration_rows(report):
+        table.add_row(*row)
     return table
 
 
 def _calibration_lines(report: dict) -> list[str]:
     if not report.get("calibration"):
         return []
-    lines = ["## Calibration: each category against Phase 1A at its training temperature", "",
-             f"The trained model sampled at T_serve should score on each category's consistency metric what "
-             f"Phase 1A scores at that category's training temperature tau, within {CALIBRATED_WITHIN}.", ""]
-    for label, by in report["calibration"].items():
-        body = [[c, r["metric"], f"{r['tau']:g}", f"{r['target']:.3f}", f"{r['model']:.3f}", f"{r['gap']:+.3f}",
-                 "yes" if r["calibrated"] else "no"] for c, r in by.items()]
-        lines += [f"**{title(label)}**", ""]
-        lines += _markdown_table(["category", "metric", "tau", "Phase 1A at tau", "model", "gap", "calibrated"],
-                                 body) + [""]
-    return lines
+    return ["## Calibration: each category against Phase 1A at its training temperature", "",
+            f"The trained model sampled at T_serve should score on each category's consistency metric what "
+            f"Phase 1A scores at that category's training temperature tau, within {CALIBRATED_WITHIN}.", "",
+            *_markdown_table(CALIBRATION_HEADER, calibration_rows(report)), ""]
 
 
 def _cell(delta: dict) -> str:
