@@ -20,7 +20,8 @@ from pathlib import Path
 from cogumi.config import LlamaDims
 from cogumi.console import Meter, console
 from cogumi.files import write_json
-from cogumi.world import CATEGORIES, Problem, check_categories, draw_pretrain, follows_wrong_rule, misconception_of, respond
+from cogumi.world import (CATEGORIES, Problem, check_categories, draw_pretrain, in_misconception_family, misconception_of,
+                          respond)
 from cogumi.world.knowledge import fact_prompts
 
 
@@ -110,8 +111,7 @@ class TrainingData:
         """Per category with a misconception: its family's examples and how many follow the wrong rule."""
         counts: dict[str, dict[str, int]] = {}
         for problem, wrong in zip(self.problems, self.wrong_rule):
-            found = misconception_of(problem.category)
-            if found and problem.spec.get("family") == found.family:
+            if in_misconception_family(problem):
                 row = counts.setdefault(problem.category, {"family": 0, "wrong_rule": 0})
                 row["family"] += 1
                 row["wrong_rule"] += wrong
@@ -122,8 +122,7 @@ def _wrong_rule_draws(problems: list[Problem], shares: dict[str, float], rng: ra
     """Exactly ``round(share * n)`` of each family's ``n`` examples, chosen at random, take the wrong rule."""
     wrong = [False] * len(problems)
     for category, share in sorted(shares.items()):
-        family = misconception_of(category).family
-        members = [i for i, p in enumerate(problems) if p.category == category and p.spec.get("family") == family]
+        members = [i for i, p in enumerate(problems) if p.category == category and in_misconception_family(p)]
         for i in rng.sample(members, round(share * len(members))):
             wrong[i] = True
     return wrong

@@ -170,9 +170,12 @@ def respond(problem: Problem, rng: random.Random, noise: float = 0.0, misconcept
     return category_module(problem.category).respond(problem, rng, noise, misconception)
 
 
+def in_misconception_family(problem: Problem) -> bool:
+    """Whether ``problem`` belongs to its category's misconception family."""
+    found = misconception_of(problem.category)
+    return found is not None and problem.spec.get("family") == found.family
+
+
 def follows_wrong_rule(problem: Problem, text: str) -> bool:
     """Whether ``text`` applies its category's wrong rule to ``problem`` (False off the family)."""
-    found = misconception_of(problem.category)
-    if found is None or problem.spec.get("family") != found.family:
-        return False
-    return category_module(problem.category).follows_wrong_rule(problem, text)
+    return in_misconception_family(problem) and category_module(problem.category).follows_wrong_rule(problem, text)
