@@ -104,36 +104,42 @@ def answer_and_score(categories: Mapping[str, Category], max_new_tokens: int, sa
 
 
 def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, load=None,
-                  problems: list[Problem] | None = None) -> list[dict]:
+                  problems: list[Problem] | None = None, keep: str | None = None) -> list[dict]:
     """Benchmark one model of the run on ``benchmark.split`` into its records file, resuming what is
     on disk; returns every record. ``"before"`` and the trained variants are measured greedily and at
     the serving temperature; a sweep point (``temperature`` given) is the Phase 1A model sampled at
     that temperature alone. ``load(variant)`` gives (model, tokenizer) (default: ``load_variant``), so
     that one loaded Phase 1A model can serve every sweep point; ``problems`` (default: drawn here)
-    lets every model of a stage share one draw of the benchmark problems."""
+    lets every model of a stage share one draw of the benchmark problems. The model is released
+    when done, unless it is ``keep`` (a model ``load`` serves again)."""
     from functools import partial
 
     from cogumi.batches import finished_batches, plan_batches, read_batches
     from cogumi.console import console
     from cogumi.dist import barrier
     from cogumi.loop import run_batches
-    from cogumi.models import load_variant
+    from cogumi.models import load_engine, release
 
     split = cfg.benchmark.split
     path = run.records(split, model_label)
     order = list(cfg.resolved)
     done = finished_batches(path)
     problems = problems if problems is not None else benchmark_problems(cfg, split)
-    todo = [b for b in plan_batches(problems, {c: cfg.benchmark.batch_size for c in order}, order)
-            if b["key"] not in done]
+    size = cfg.vllm.chunk if cfg.benchmark.engine == "vllm" else cfg.benchmark.batch_size
+    todo = [b for b in plan_batches(problems, {c: size for c in order}, order) if b["key"] not in done]
     if todo:
         console.print(f"benchmark: {model_label} on the {split} split")
-        load = load or (lambda variant: load_variant(cfg.model, run, variant))
-        model, tokenizer = load("before" if temperature is not None else model_label)
+        load = load or (lambda variant: load_engine(cfg, run, variant, cfg.benchmark.engine))
+        loaded = "before" if temperature is not None else model_label
+        model, tokenizer = load(loaded)
         answer = partial(answer_and_score, cfg.resolved, cfg.benchmark.max_new_tokens,
                          cfg.benchmark.samples_per_problem, temperature or cfg.serve_temperature, temperature is None)
-        run_batches(model, tokenizer, answer, cfg.seed, todo, lambda category: path, f"benchmark {model_label}",
-                    test=True)
+        try:
+            run_batches(model, tokenizer, answer, cfg.seed, todo, lambda category: path, f"benchmark {model_label}",
+                        test=True)
+        finally:
+            if loaded != keep:
+                release(model)
         del model
     barrier()
     return read_batches(path, order)

@@ -84,6 +84,52 @@ class DataConfig:
         _positive("data", ngram=self.ngram)
 
 
+ENGINES = ("hf", "vllm")
+
+
+def _check_engine(section: str, engine: str) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"{section}.engine must be one of {list(ENGINES)}, got {engine!r}")
+
+
+@dataclass
+class VllmSettings:
+    """The vLLM engine (``generate.engine`` or ``benchmark.engine`` set to ``vllm``), which runs in its
+    own process."""
+
+    python: str | None = None
+    """Python interpreter of an environment with vLLM; null: $COGUMI_VLLM_PYTHON, else this one if
+    it has vLLM, else .venv-vllm (made by `bash .ci/setup` on machines without CUDA)."""
+    chunk: int = 2048
+    """Prompts handed to vLLM per call; its scheduler batches them continuously. Each finished
+    chunk is one resumable batch of the stage."""
+    tensor_parallel_size: int = 1
+    """GPUs one engine shards the model over (for a model larger than one GPU)."""
+    gpu_memory_utilization: float = 0.85
+    """Share of the GPU's memory vLLM takes for weights and KV cache."""
+    max_model_len: int | None = None
+    """Longest prompt + completion in tokens; null: the model's own limit."""
+    cpu_kv_cache_gb: int = 1
+    """KV cache size of vLLM's CPU build, GiB (its VLLM_CPU_KVCACHE_SPACE)."""
+    enforce_eager: bool = False
+    """Skip CUDA graphs and compilation (faster start, slower decoding)."""
+    quantization: str | None = None
+    """A vLLM quantization method (fp8 on H100s, for one); null serves the merged weights in
+    ``model.dtype``. vLLM has no NF4: a 4-bit run trains in NF4 and generates from the merged
+    full-precision weights, as ``cogumi export`` saves them."""
+    start_timeout_s: float = 900.0
+    """How long the engine may take to load the model before the stage gives up."""
+    request_timeout_s: float = 7200.0
+    """How long one chunk may take."""
+
+    def __post_init__(self) -> None:
+        _positive("vllm", chunk=self.chunk, tensor_parallel_size=self.tensor_parallel_size,
+                  cpu_kv_cache_gb=self.cpu_kv_cache_gb, start_timeout_s=self.start_timeout_s,
+                  request_timeout_s=self.request_timeout_s)
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+
+
 @dataclass
 class GenerateConfig:
     """How the distill split is answered."""
@@ -96,9 +142,13 @@ class GenerateConfig:
     memory_budget_gb: float | None = None
     """Choose each category's batch size so that its KV cache fits this many GiB (at most
     ``batch_size``); null uses ``batch_size`` for every category."""
+    engine: str = "hf"
+    """"hf": transformers' generate in this process, in static batches of ``batch_size``; "vllm": vLLM
+    in its own process, ``vllm.chunk`` prompts per call (see ``vllm``)."""
 
     def __post_init__(self) -> None:
         _positive("generate", batch_size=self.batch_size, memory_budget_gb=self.memory_budget_gb)
+        _check_engine("generate", self.engine)
 
 
 @dataclass
@@ -218,8 +268,11 @@ class BenchmarkConfig:
     sweep_temperatures: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.5, 0.7])
     """Temperatures the Phase 1A model is also measured at (the decoding frontier every trained model
     is compared with); each trained model's effective temperature is added."""
+    engine: str = "hf"
+    """"hf" or "vllm", as ``generate.engine``."""
 
     def __post_init__(self) -> None:
+        _check_engine("benchmark", self.engine)
         if any(t < 0 for t in self.sweep_temperatures):
             raise ValueError(f"benchmark.sweep_temperatures must be >= 0, got {self.sweep_temperatures}")
         if self.split not in MEASURED_SPLITS:
@@ -284,6 +337,8 @@ class Experiment:
     sample, unfiltered), rft (rejection sampling, see ``rft``)."""
     rft: RftConfig = field(default_factory=RftConfig)
     """How the rft ablation samples and keeps."""
+    vllm: VllmSettings = field(default_factory=VllmSettings)
+    """The vLLM engine, where generate.engine or benchmark.engine is "vllm"."""
     train_seeds: list[int] = field(default_factory=list)
     """Train (and benchmark) every model under each of these seeds besides ``seed``; the report gives
     mean +- sd over them. Empty: ``seed`` alone."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -15,7 +16,7 @@ from cogumi.categories.base import Decoding
 from cogumi.chat import extract_response
 
 # What a Decoding leaves null: one greedy completion of at most 96 tokens.
-_DEFAULT = Decoding(0.0, 1, 96)
+DEFAULT_DECODING = Decoding(0.0, 1, 96)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,18 @@ def render_prompts(tokenizer, prompts: list[str]) -> list[str]:
             for p in prompts]
 
 
-def _stop_ids(model, tokenizer) -> list[int]:
-    ids = model.generation_config.eos_token_id
+def stop_ids(model, tokenizer) -> list[int]:
+    """The tokens that end a turn: the generation config's end tokens, the tokenizer's, Llama 3's
+    ``<|eot_id|>``. ``model`` is a loaded model or a model folder."""
+    if isinstance(model, (str, Path)):
+        from transformers import GenerationConfig
+
+        try:
+            ids = GenerationConfig.from_pretrained(model).eos_token_id
+        except OSError:  # a folder without generation_config.json
+            ids = None
+    else:
+        ids = model.generation_config.eos_token_id
     ids = [ids] if isinstance(ids, int) else list(ids or [])
     return sorted(set(ids) | {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")} - {None})
 
@@ -79,11 +90,15 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, batch_
     With ``share_prefix`` the samples of a prompt share one prefill of it (``shared_prefix_cache``);
     without, each sample prefills it again (``num_return_sequences``).
     """
-    decoding = decoding.over(_DEFAULT)
+    from cogumi.vllm_engine import VllmEngine
+
+    if isinstance(model, VllmEngine):
+        return model.generate(tokenizer, prompts, decoding, seed=seed)
+    decoding = decoding.over(DEFAULT_DECODING)
     rendered = render_prompts(tokenizer, prompts)
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in rendered]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    stop = _stop_ids(model, tokenizer)
+    stop = stop_ids(model, tokenizer)
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
     results: list[list[Completion]] = [[] for _ in prompts]
@@ -109,8 +124,13 @@ def generate(model, tokenizer, prompts: list[str], decoding: Decoding, *, batch_
             eos_token_id=stop, pad_token_id=pad, **expand)
         new = out[:, width:].cpu()
         for row, tokens in enumerate(new.tolist()):
-            ended = next((k for k, t in enumerate(tokens) if t in stop), None)
-            kept = tokens if ended is None else tokens[:ended + 1]
-            text = extract_response(tokenizer.decode(kept, skip_special_tokens=False))
-            results[chunk[row // decoding.samples]].append(Completion(text, ended is not None, len(kept)))
+            results[chunk[row // decoding.samples]].append(completion(tokenizer, tokens, stop))
     return results
+
+
+def completion(tokenizer, tokens: list[int], stop: list[int]) -> Completion:
+    """A generated token sequence as a ``Completion``: cut after its first end-of-turn token
+    (padding past it dropped), decoded, and the assistant's response taken out."""
+    ended = next((k for k, t in enumerate(tokens) if t in stop), None)
+    kept = tokens if ended is None else tokens[:ended + 1]
+    return Completion(extract_response(tokenizer.decode(kept, skip_special_tokens=False)), ended is not None, len(kept))

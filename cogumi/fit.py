@@ -52,17 +52,24 @@ def bind_run(cfg, run: RunFolder) -> None:
 
 def generate_stage(cfg, run: RunFolder, rft: bool = False) -> Stage:
     """Answering the distill problems: with each category's policy, or (``rft``) the rft ablation's."""
-    from cogumi.generate import category_settings, clear_categories, rft_decodings, run_generation, stale_categories
+    from cogumi.generate import (batch_size, category_settings, clear_categories, rft_decodings, run_generation,
+                                 stale_categories)
 
     decodings = rft_decodings(cfg) if rft else {name: c.decoding for name, c in cfg.resolved.items()}
     raw_of = run.raw_rft if rft else run.raw
-    settings = {"model": asdict(cfg.model), "seed": cfg.seed, "categories": {
+    settings = {"model": asdict(cfg.model), "seed": cfg.seed, **engine_settings(cfg.generate.engine), "categories": {
         name: category_settings(cfg.resolved[name], decoding, cfg.generate.problems.get(name, 0),
-                                cfg.generate.batch_size, cfg.generate.memory_budget_gb)
+                                batch_size(cfg), cfg.generate.memory_budget_gb)
         for name, decoding in decodings.items()}}
     return Stage("generate_rft" if rft else "generate", settings,
                  lambda: run_generation(cfg, run, decodings, raw_of, "generate rft" if rft else "generate"),
                  lambda old: clear_categories(run, stale_categories(old, settings), raw_of if rft else None))
+
+
+def engine_settings(engine: str) -> dict:
+    """What a stage's outputs depend on of its engine; empty for "hf", so that runs made before
+    engines could be chosen keep their fingerprints."""
+    return {} if engine == "hf" else {"engine": engine}
 
 
 def filter_stages(cfg, run: RunFolder, generate: Stage) -> dict[str, Stage]:
@@ -115,7 +122,9 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
     from cogumi.frontier import sweep_points
 
     split = cfg.benchmark.split
-    measure = {k: v for k, v in asdict(cfg.benchmark).items() if k != "bootstrap"}
+    measure = {k: v for k, v in asdict(cfg.benchmark).items() if k not in ("bootstrap", "engine")}
+    if cfg.benchmark.engine == "vllm":
+        measure.update(engine="vllm", batch_size=cfg.vllm.chunk)
     settings = {"benchmark": measure, "seed": cfg.seed, "serve_temperature": cfg.serve_temperature,
                 "data": {name: c.data_settings(split) for name, c in cfg.resolved.items()}, "models": models}
 
@@ -138,15 +147,23 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
     def work() -> None:
         from functools import cache
 
-        from cogumi.models import load_variant
+        from cogumi.models import load_engine, release
 
-        phase1a = cache(lambda: load_variant(cfg.model, run, "before"))  # loaded once for "before" and the sweep
-        load = lambda variant: phase1a() if variant == "before" else load_variant(cfg.model, run, variant)  # noqa: E731
+        engine = cfg.benchmark.engine
+        phase1a = cache(lambda: load_engine(cfg, run, "before", engine))  # loaded once for "before" and the sweep
+        load = lambda variant: phase1a() if variant == "before" else load_engine(cfg, run, variant, engine)  # noqa: E731
         problems = benchmark_problems(cfg, split)  # drawn once for every model
-        for label in models:
+        variants = [m for m in models if m != "before"]
+        try:  # Phase 1A and its sweep first, then its engine goes: one vLLM engine holds a GPU at a time
+            if "before" in models:
+                run_benchmark(cfg, run, "before", load=load, problems=problems, keep="before")
+            for label, temperature in sweep_points(cfg, run, variants).items():
+                run_benchmark(cfg, run, label, temperature=temperature, load=load, problems=problems, keep="before")
+        finally:
+            if phase1a.cache_info().currsize:
+                release(phase1a()[0])
+        for label in variants:
             run_benchmark(cfg, run, label, load=load, problems=problems)
-        for label, temperature in sweep_points(cfg, run, [m for m in models if m != "before"]).items():
-            run_benchmark(cfg, run, label, temperature=temperature, load=load, problems=problems)
 
     return Stage("benchmark" if split == "benchmark" else "benchmark_distill", settings, work, clear)
 

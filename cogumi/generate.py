@@ -78,9 +78,17 @@ def draw_problems(cfg, run: RunFolder) -> list[Problem]:
     return problems
 
 
+def batch_size(cfg) -> int:
+    """Problems per batch of the generate stage: ``generate.batch_size``, or ``vllm.chunk`` for vLLM."""
+    return cfg.vllm.chunk if cfg.generate.engine == "vllm" else cfg.generate.batch_size
+
+
 def batch_sizes(model, tokenizer, problems: list[Problem], cfg, decodings: Mapping[str, Decoding]) -> dict[str, int]:
-    """Each category's batch size: ``generate.batch_size``, or what fits ``generate.memory_budget_gb``."""
+    """Each category's batch size: ``batch_size(cfg)``, or what fits ``generate.memory_budget_gb``."""
     from cogumi.engine import batch_size_for
+
+    if cfg.generate.engine == "vllm":  # vLLM manages its own KV cache
+        return {c: batch_size(cfg) for c in decodings}
 
     if cfg.generate.memory_budget_gb is None:
         return {c: cfg.generate.batch_size for c in decodings}
@@ -100,7 +108,7 @@ def run_generation(cfg, run: RunFolder, decodings: Mapping[str, Decoding] | None
     from functools import partial
 
     from cogumi.loop import run_batches
-    from cogumi.models import load_variant
+    from cogumi.models import load_engine, release
 
     decodings = decodings or {name: c.decoding for name, c in cfg.resolved.items()}
     raw_of = raw_of or run.raw
@@ -109,11 +117,14 @@ def run_generation(cfg, run: RunFolder, decodings: Mapping[str, Decoding] | None
     done = set().union(*(finished_batches(raw_of(c)) for c in order))
     if not problems or all(k in done for k in _all_keys(problems, cfg, order)):
         return
-    model, tokenizer = load_variant(cfg.model, run, "before")
+    model, tokenizer = load_engine(cfg, run, "before", cfg.generate.engine)
     todo = [b for b in plan_batches(problems, batch_sizes(model, tokenizer, problems, cfg, decodings), order)
             if b["key"] not in done]
-    if todo:
-        run_batches(model, tokenizer, partial(answer_batch, decodings), cfg.seed, todo, raw_of, label)
+    try:
+        if todo:
+            run_batches(model, tokenizer, partial(answer_batch, decodings), cfg.seed, todo, raw_of, label)
+    finally:
+        release(model)
     barrier()
 
 
@@ -121,7 +132,7 @@ def _all_keys(problems: list[Problem], cfg, order: list[str]) -> set[str]:
     """Batch keys of a plan without a model: exact unless a memory budget chooses the sizes."""
     if cfg.generate.memory_budget_gb is not None:
         return {"<needs the model>"}
-    return {b["key"] for b in plan_batches(problems, {c: cfg.generate.batch_size for c in order}, order)}
+    return {b["key"] for b in plan_batches(problems, {c: batch_size(cfg) for c in order}, order)}
 
 
 def read_samples(cfg, run: RunFolder, raw_of=None) -> list[dict]:

@@ -155,6 +155,19 @@ def saved_dtype(model_cfg) -> str:
 def merged_policy_path(model_cfg, folder: Path) -> Path:
     """Base + Phase 1A merged in full precision, saved once to ``folder`` in the run's dtype;
     returns ``folder``. Several processes (torchrun ranks) wait for the first to write it."""
+    return merged_once(model_cfg.base, [model_cfg.adapter], folder, saved_dtype(model_cfg))
+
+
+def merged_variant_path(model_cfg, run, label: str) -> Path:
+    """A trained variant merged into the run's merged policy, saved once beside its adapter (what
+    the vLLM engine serves)."""
+    return merged_once(policy_base(model_cfg, run), [str(run.adapter(label))], run.train_dir(label) / "merged",
+                       saved_dtype(model_cfg))
+
+
+def merged_once(base: str, adapters: list[str], folder: Path, dtype: str) -> Path:
+    """``save_merged`` unless ``folder`` already holds the model; one process writes it while the
+    others wait, and a half-written copy left by a killed writer is removed first."""
     if (folder / "config.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +177,33 @@ def merged_policy_path(model_cfg, folder: Path) -> Path:
 
             for torn in folder.parent.glob(folder.name + ".tmp*"):  # left by a writer that was killed
                 shutil.rmtree(torn, ignore_errors=True)
-            save_merged(model_cfg.base, [model_cfg.adapter], folder, saved_dtype(model_cfg))
+            save_merged(base, adapters, folder, dtype)
     return folder
+
+
+def release(model) -> None:
+    """Free what a stage's model holds beyond this process's memory (a vLLM engine's process)."""
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
+
+
+def load_engine(cfg, run, label: str, engine: str):
+    """(model, tokenizer) that a stage generates with: ``load_variant``'s model for the "hf" engine;
+    for "vllm", a ``VllmEngine`` serving the same model from a merged folder (the run's merged
+    policy, or the variant merged beside its adapter) in ``model.dtype`` (vLLM has no NF4)."""
+    if engine == "hf":
+        return load_variant(cfg.model, run, label)
+    from transformers import AutoTokenizer
+
+    from cogumi.vllm_engine import VllmEngine
+
+    folder = policy_base(cfg.model, run) if label == "before" else str(merged_variant_path(cfg.model, run, label))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    engine = VllmEngine(folder, cfg.vllm, dtype=saved_dtype(cfg.model), seed=cfg.seed,
+                        log=run.logs / f"vllm-{label.replace('@', '-')}.log",
+                        quantization=cfg.vllm.quantization)
+    return engine, tokenizer
 
 
 def save_merged(base: str, adapters: list[str], folder: Path, dtype: str) -> Path:

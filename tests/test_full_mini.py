@@ -1,7 +1,7 @@
 """configs/full.yaml in miniature, run whole on a CPU: tests/configs/full_mini.yaml is generated from
 full.yaml by replacing only the model (the shipped tiny checkpoint), the data paths (a local fixture
 in the schema of each hub dataset) and the sizes; `cogumi fit` runs it in 4-bit NF4 with bf16
-compute, and every stage's files and the report are checked.
+compute, generating with vLLM's CPU build, and every stage's files and the report are checked.
 
 Regenerate the miniature after changing full.yaml: python tests/test_full_mini.py
 """
@@ -60,6 +60,7 @@ def miniature(full: dict) -> dict:
     mini["generate"]["memory_budget_gb"] = 1
     mini["benchmark"].update(samples_per_problem=SIZES["samples"], max_new_tokens=SIZES["max_new_tokens"], bootstrap=50)
     mini["train"].update(max_length=256, gradient_accumulation_steps=1)
+    mini["vllm"].update(chunk=SIZES["batch_size"], enforce_eager=True)  # on a CPU compiling costs more than it saves
     return mini
 
 
@@ -108,6 +109,10 @@ def test_full_mini_fits_in_4bit_on_a_cpu(tmp_path):
         log = json.loads((run / folder / "adapter" / "train_log.json").read_text())
         assert log["steps"] > 0 and (run / folder / "adapter" / "adapter_model.safetensors").exists()
     assert json.loads((run / "merged_policy" / "config.json").read_text())["dtype"] == "bfloat16"
+    # vLLM generated and benchmarked: Phase 1A from the merged policy, each trained model merged beside its adapter
+    assert {"vllm-before.log", "vllm-after.log", "vllm-plain_sft.log"} <= {p.name for p in (run / "logs").iterdir()}
+    for folder in ("train", "train_plain"):
+        assert json.loads((run / folder / "merged" / "config.json").read_text())["dtype"] == "bfloat16"
     assert json.loads((run / "run.json").read_text())["model"]["load_in_4bit"] is True
     benchmarked = {p.stem for p in (run / "benchmark").glob("*.jsonl")}
     assert {"before", "after", "plain_sft"} <= benchmarked and any(name.startswith("phase1a@") for name in benchmarked)
