@@ -171,7 +171,7 @@ class LoraSettings:
             raise ValueError(f"train.lora.dropout must be in [0, 1), got {self.dropout}")
 
 
-LOSSES = ("scaled", "teacher", "decoupled")
+LOSSES = ("scaled", "teacher", "decoupled", "sharpness")
 
 
 @dataclass
@@ -192,16 +192,18 @@ class TrainConfig:
     serve_temperature / tau times larger than a LoRA behind a frozen final norm can make; a single
     scale sharpens them without changing any token's rank."""
     logit_scale_learning_rate: float = 0.05
-    """Peak learning rate of the logit scale (it is learned in log space)."""
+    """Peak learning rate of the logit scale (it is learned in log space, per dimension too)."""
     logit_scale_per_dimension: bool = False
-    """Learn the final norm's weight per hidden dimension instead of one scalar (a scale that can
+    """Learn one scale per hidden dimension of the final norm instead of one scalar (a scale that can
     differ with what the hidden state holds, so with the prompt)."""
     loss: str = "decoupled"
     """"scaled": cross-entropy on the kept completions with logits scaled by tau / serve_temperature;
     "teacher": cross-entropy of the model at serve_temperature against Phase 1A at each category's
     tau on those completions (its argmax where tau is 0; Phase 1A is the model with the new adapter off);
     "decoupled" (default): the LoRA learns the completions by plain cross-entropy (full gradients) while
-    the learned logit scale alone learns the sharpening to each tau (needs train.logit_scale, one scalar)."""
+    the learned logit scale alone learns the sharpening to each tau (needs train.logit_scale, one scalar);
+    "sharpness": as decoupled, but the scale is learned per hidden dimension and, where tau is above
+    tau_min (creative writing), against Phase 1A at tau (needs train.logit_scale_per_dimension)."""
     epochs: float = 2.0
     """Passes over the distilled data."""
     batch_size: int = 8
@@ -239,6 +241,10 @@ class TrainConfig:
             raise ValueError("train.loss 'decoupled' (the default) sharpens through one learned logit scale: set "
                              "train.logit_scale true and train.logit_scale_per_dimension false, or choose "
                              "train.loss 'scaled' or 'teacher'")
+        if self.temperature_scaling and self.loss == "sharpness" and not (self.logit_scale and
+                                                                          self.logit_scale_per_dimension):
+            raise ValueError("train.loss 'sharpness' learns the final norm per hidden dimension: set "
+                             "train.logit_scale true and train.logit_scale_per_dimension true")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 

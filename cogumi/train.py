@@ -78,6 +78,24 @@ def teacher_cross_entropy(logits: torch.Tensor, teacher: torch.Tensor, labels: t
     return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
 
 
+def sharpness_cross_entropy(unscaled: torch.Tensor, sharpened: torch.Tensor, teacher: torch.Tensor,
+                             labels: torch.Tensor, tau: torch.Tensor, serve_temperature: float, tau_min: float,
+                             num_items: torch.Tensor | int | None = None) -> torch.Tensor:
+    """The LoRA learns the kept completions by plain cross-entropy of ``unscaled`` (the logits through
+    the original final norm); the learned final norm, per hidden dimension, learns each token's
+    sharpness from ``sharpened`` (its logits on the LoRA's hidden states, detached): where tau is at
+    ``tau_min`` (answers) the kept token sharpened to tau, where above (creative writing) Phase 1A's
+    distribution at tau, both seen at ``serve_temperature``."""
+    exact = tau <= tau_min  # training_examples floors tau at tau_min
+    loss = scaled_cross_entropy(unscaled, labels, torch.ones_like(tau), num_items)
+    answers = torch.where(exact, labels, IGNORE)
+    loss = loss + scaled_cross_entropy(sharpened, answers, tau / serve_temperature, num_items)
+    writing = torch.where(exact, IGNORE, labels)
+    if (writing != IGNORE).any():
+        loss = loss + teacher_cross_entropy(sharpened, teacher, writing, tau, serve_temperature, tau_min, num_items)
+    return loss
+
+
 @dataclass
 class TemperatureCollator(DataCollatorForLanguageModeling):
     """TRL's collator plus ``tau``: each token carries its example's training temperature."""
@@ -102,25 +120,43 @@ class TemperatureSFTTrainer(SFTTrainer):
     """
 
     def __init__(self, *args, serve_temperature: float, tau_min: float, temperature_scaling: bool = True,
-                 teacher: bool = False, decoupled: bool = False, **kwargs):
+                 teacher: bool = False, decoupled: bool = False, sharpness: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
-        self.teacher, self.decoupled = teacher, decoupled
+        self.teacher, self.decoupled, self.sharpness = teacher, decoupled, sharpness
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
         if "tau" not in self._signature_columns:
             self._signature_columns = [*self._signature_columns, "tau"]
 
+    def _norm_views(self, model) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits through the original final norm, and through the learned one on a detached
+        input (so that only the norm learns from them)."""
+        inner = self.accelerator.unwrap_model(model)
+        wrapper = inner.get_submodule("base_model.model." + FINAL_NORM)
+        head = inner.get_output_embeddings()
+        return head(wrapper.original_module(self._normed)), head(_final_norm_copy(inner)(self._normed.detach()))
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         tau = inputs.pop("tau")
         if not self.temperature_scaling:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
+        if self.sharpness:  # the final norm's input, for _norm_views
+            wrapper = self.accelerator.unwrap_model(model).get_submodule("base_model.model." + FINAL_NORM)
+            handle = wrapper.register_forward_hook(lambda module, args, out: setattr(self, "_normed", args[0]))
         outputs = model(**inputs, use_cache=False)
-        if self.teacher:  # Phase 1A is the model with its new adapter switched off
+        if self.sharpness:
+            handle.remove()
+        if self.teacher or self.sharpness:  # Phase 1A is the model with its new adapter switched off
             with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
                 teacher = model(**inputs, use_cache=False).logits
+        if self.sharpness:
+            unscaled, sharpened = self._norm_views(model)
+            loss = sharpness_cross_entropy(unscaled, sharpened, teacher, labels, tau, self.serve_temperature,
+                                            self.tau_min, num_items_in_batch)
+        elif self.teacher:
             loss = teacher_cross_entropy(outputs.logits, teacher, labels, tau, self.serve_temperature, self.tau_min,
                                          num_items_in_batch)
         elif self.decoupled:
@@ -143,7 +179,8 @@ def _loss_name(cfg: TrainConfig) -> str:
     if not cfg.temperature_scaling:
         return "plain SFT"
     return {"teacher": "distilled from Phase 1A at each tau", "decoupled": "plain SFT, sharpened by the logit scale alone",
-            "scaled": "temperature-scaled SFT"}[cfg.loss]
+            "scaled": "temperature-scaled SFT",
+            "sharpness": "plain SFT, sharpened per hidden dimension of the final norm (creative writing: to Phase 1A at tau)"}[cfg.loss]
 
 
 def training_examples(run: RunFolder, categories: list[str], tau_min: float, data: str = "data") -> list[dict]:
@@ -198,7 +235,7 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, checkpoin
         processing_class=tokenizer, peft_config=lora, quantization_config=quantization_config,
         data_collator=TemperatureCollator(pad_token_id=tokenizer.pad_token_id, padding_free=cfg.padding_free),
         serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling,
-        teacher=cfg.loss == "teacher", decoupled=cfg.loss == "decoupled")
+        teacher=cfg.loss == "teacher", decoupled=cfg.loss == "decoupled", sharpness=cfg.loss == "sharpness")
     trainer.optimizer = _optimizer(trainer.model, cfg)  # the Trainer schedules it and checkpoints its state
     from transformers.trainer_callback import PrinterCallback
 
@@ -233,11 +270,12 @@ class TrainProgress(TrainerCallback):
 
 
 class UniformScale(torch.nn.Module):
-    """Parametrizes a weight as ``frozen weight * exp(log_scale)``: one learned scalar."""
+    """Parametrizes a weight as ``frozen weight * exp(log_scale)``: one learned scalar, or one per
+    entry of the weight (``shape``)."""
 
-    def __init__(self):
+    def __init__(self, shape: tuple = ()):
         super().__init__()
-        self.log_scale = torch.nn.Parameter(torch.zeros(()))
+        self.log_scale = torch.nn.Parameter(torch.zeros(shape))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight * self.log_scale.exp().to(weight.dtype)
@@ -273,10 +311,7 @@ def learn_logit_scale(model, per_dimension: bool = False) -> torch.nn.Parameter:
     from torch.nn.utils import parametrize
 
     norm = _final_norm_copy(model)
-    if per_dimension:
-        norm.weight.requires_grad_(True)
-        return norm.weight
-    parametrize.register_parametrization(norm, "weight", UniformScale())
+    parametrize.register_parametrization(norm, "weight", UniformScale(tuple(norm.weight.shape) if per_dimension else ()))
     norm.parametrizations.weight.original.requires_grad_(False)
     return norm.parametrizations.weight[0].log_scale
 
@@ -288,7 +323,7 @@ def bake_logit_scale(model) -> float:
 
     if _scale_parametrization(model) is None:
         return 1.0
-    scale = logit_scale(model).item()
+    scale = logit_scale(model).mean().item()
     parametrize.remove_parametrizations(_final_norm_copy(model), "weight", leave_parametrized=True)
     return scale
 

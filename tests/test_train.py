@@ -117,12 +117,16 @@ def test_training_changes_only_the_new_lora_and_the_logit_scale(tokenizer, tmp_p
     assert after[next(n for n in learned if "log_scale" in n)].item() > 0  # low tau asks for sharper logits
 
 
-@pytest.mark.parametrize("loss", ["scaled", "decoupled"])
+LOSS_SETTINGS = {"scaled": {"loss": "scaled"}, "decoupled": {"loss": "decoupled"},
+                 "sharpness": {"loss": "sharpness", "logit_scale_per_dimension": True}}
+
+
+@pytest.mark.parametrize("loss", list(LOSS_SETTINGS))
 def test_the_saved_adapter_carries_the_learned_scale(tokenizer, tmp_path, loss):
     build_llama(DIMS, tokenizer, seed=0).save_pretrained(tmp_path / "base")
     tokenizer.save_pretrained(tmp_path / "base")
     trainer = _trainer(tokenizer, tmp_path / "run", [0.1, 0.1, 0.1, 0.1], model=load_policy(str(tmp_path / "base"))[0],
-                       epochs=30, loss=loss)
+                       epochs=30, **LOSS_SETTINGS[loss])
     trainer.train()
     batch = _batch(trainer)
     trained = _plain_forward_logits(trainer, batch)
@@ -261,6 +265,36 @@ def test_decoupled_loss_gives_the_lora_plain_gradients_and_the_scale_the_sharpen
     alone = scale.detach().clone().requires_grad_(True)
     scaled_cross_entropy(base.detach() * alone, labels, tau_scale).backward()
     torch.testing.assert_close(scale.grad, alone.grad)  # the scale sees the sharpening alone
+
+
+def test_sharpness_loss_gives_the_lora_plain_gradients_and_the_norm_each_tokens_target():
+    from cogumi.train import sharpness_cross_entropy, teacher_cross_entropy
+
+    torch.manual_seed(0)
+    unscaled = torch.randn(2, 6, 9, requires_grad=True)  # through the original final norm: the LoRA's view
+    sharpened = torch.randn(2, 6, 9, requires_grad=True)  # through the learned norm, its input detached
+    teacher = torch.randn(2, 6, 9)
+    labels = torch.tensor([[-100, -100, 3, 4, 5, 1], [-100, 1, 2, 3, -100, -100]])
+    tau = torch.tensor([[0.05] * 6, [0.3] * 6])  # an answer (tau floored at tau_min) and a poem
+    count = (labels[:, 1:] != -100).sum()  # the trainer's count of loss tokens over the whole step
+    sharpness_cross_entropy(unscaled, sharpened, teacher, labels, tau, 0.7, 0.05, count).backward()
+
+    plain = unscaled.detach().clone().requires_grad_(True)
+    scaled_cross_entropy(plain, labels, torch.ones_like(tau), count).backward()
+    torch.testing.assert_close(unscaled.grad, plain.grad)  # the LoRA learns both completions as plain SFT
+    answer, poem = labels.clone(), labels.clone()
+    answer[1], poem[0] = -100, -100
+    alone = sharpened.detach().clone().requires_grad_(True)
+    (scaled_cross_entropy(alone, answer, tau / 0.7, count)
+     + teacher_cross_entropy(alone, teacher, poem, tau, 0.7, 0.05, count)).backward()
+    torch.testing.assert_close(sharpened.grad, alone.grad)  # the answer sharpened to tau, the poem to Phase 1A at 0.3
+    assert sharpened.grad[1].abs().sum() > 0 and sharpened.grad[0].abs().sum() > 0
+
+
+def test_sharpness_loss_needs_a_per_dimension_scale():
+    with pytest.raises(ValueError, match="logit_scale_per_dimension true"):
+        TrainConfig(loss="sharpness")
+    assert TrainConfig(loss="sharpness", logit_scale_per_dimension=True).loss == "sharpness"
 
 
 def test_decoupled_loss_is_the_default_and_needs_one_learned_scale():
