@@ -24,26 +24,35 @@ def generation_tokens(cfg) -> dict[str, int]:
     return found
 
 
-def measured_speed(path: Path = Path("runs/perf.json")) -> tuple[float, str] | None:
-    """Tokens per second of the generate stage as `cogumi perf` last measured it, and on what."""
+ENGINE_ROWS = {"hf": ("HF engine", "generate stage"), "vllm": ("vLLM engine",)}
+
+
+def measured_speeds(path: Path = Path("runs/perf.json")) -> dict[str, tuple[float, str]]:
+    """Engine -> (greedy tokens per second as `cogumi perf` last measured it, on what model and file)."""
     if not path.exists():
-        return None
+        return {}
     record = json.loads(path.read_text())
-    row = next((r for r in record.get("rows", []) if r.get("measurement", "").startswith("generate stage")), None)
-    if row is None:
-        return None
-    return row["tokens_per_s"], f"{record['settings'].get('base')} ({path})"
+    found = {}
+    for engine, names in ENGINE_ROWS.items():
+        row = next((r for r in record.get("rows", []) if r.get("measurement", "").startswith(names)), None)
+        if row is not None:
+            found[engine] = row["tokens_per_s"], f"{record['settings'].get('base')} ({path})"
+    return found
 
 
 def budget_rows(cfg) -> list[tuple[str, str]]:
-    """The plan's rows: tokens per stage and, where a speed was measured, the time at that speed."""
-    speed = measured_speed()
+    """The plan's rows: tokens per stage and, for each engine whose speed was measured, the time at
+    that speed (the engine the stage is set to first)."""
+    speeds = measured_speeds()
     rows = []
     for stage, tokens in generation_tokens(cfg).items():
-        time = f", about {tokens / speed[0] / 3600:.1f} h at {speed[0]:.0f} tokens/s" if speed else ""
-        rows.append((f"tokens: {stage}", f"at most {tokens:,}{time}"))
-    rows.append(("generation speed", f"measured on {speed[1]}; a real model runs at its own speed: run `cogumi perf "
-                                     "--base MODEL` on the target machine" if speed else
+        chosen = cfg.benchmark.engine if stage == "benchmark" else cfg.generate.engine
+        times = [f"about {tokens / speeds[e][0] / 3600:.1f} h with {e}{' (set)' if e == chosen else ''} at "
+                 f"{speeds[e][0]:.0f} tokens/s" for e in sorted(speeds, key=lambda e: e != chosen)]
+        rows.append((f"tokens: {stage}", f"at most {tokens:,}" + (", " + "; ".join(times) if times else "")))
+    where = next(iter(speeds.values()))[1] if speeds else None
+    rows.append(("generation speed", f"measured on {where}; a real model runs at its own speed: run `cogumi perf "
+                                     "--base MODEL` on the target machine" if speeds else
                  "not measured: `cogumi perf --base MODEL --adapter ADAPTER` on the target machine gives the "
-                 "tokens/s that turns these counts into hours"))
+                 "tokens/s of each engine that turns these counts into hours"))
     return rows

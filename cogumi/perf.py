@@ -14,11 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.table import Table
 
+from cogumi.config import VllmSettings
 from cogumi.console import console, show
 
 
@@ -59,6 +60,17 @@ class PerfConfig:
     """Seed for the prompts and the samples."""
     output: str = "runs/perf.json"
     """Where the figures are written."""
+    engines: list[str] = field(default_factory=lambda: ["hf", "vllm"])
+    """Engines measured; the vLLM rows need vLLM (see ``vllm``)."""
+    vllm: VllmSettings = field(default_factory=VllmSettings)
+    """The vLLM engine measured (its own process; its start-up is timed apart)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.vllm, dict):  # from the JSON an isolated measurement is handed
+            self.vllm = VllmSettings(**self.vllm)
+        unknown = set(self.engines) - {"hf", "vllm"}
+        if unknown:
+            raise ValueError(f"engines names unknown engines {sorted(unknown)}; choose from hf, vllm")
 
 
 def _load(cfg: PerfConfig):
@@ -173,11 +185,11 @@ def _naive(cfg: PerfConfig) -> dict:
     import torch
 
     from cogumi.chat import extract_response
-    from cogumi.engine import _stop_ids, render_prompts
+    from cogumi.engine import render_prompts, stop_ids
 
     model, tokenizer = _load(cfg)
     prompts = _greedy_prompts(cfg)
-    stop = _stop_ids(model, tokenizer)
+    stop = stop_ids(model, tokenizer)
 
     @torch.inference_mode()
     def run():
@@ -193,6 +205,101 @@ def _naive(cfg: PerfConfig) -> dict:
         return time.perf_counter() - started, {"tokens": tokens, "texts": texts}
 
     return _measure(run, cfg.repeats)
+
+
+def _peer(cfg: PerfConfig) -> dict:
+    """What a user of transformers writes: the prompts in their order, ``batch_size`` at a time,
+    left-padded through ``model.generate``, each batch decoding until its longest answer ends."""
+    import torch
+
+    from cogumi.engine import completion, render_prompts, stop_ids
+
+    model, tokenizer = _load(cfg)
+    rendered = render_prompts(tokenizer, _greedy_prompts(cfg))
+    stop = stop_ids(model, tokenizer)
+
+    @torch.inference_mode()
+    def run():
+        started, done = time.perf_counter(), []
+        for start in range(0, len(rendered), cfg.batch_size):
+            batch = tokenizer(rendered[start:start + cfg.batch_size], add_special_tokens=False, padding=True,
+                              return_tensors="pt").to(model.device)
+            out = model.generate(**batch, do_sample=False, max_new_tokens=cfg.max_new_tokens, eos_token_id=stop,
+                                 pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
+            done += [completion(tokenizer, row, stop) for row in out[:, batch["input_ids"].shape[1]:].tolist()]
+        return time.perf_counter() - started, {"tokens": sum(c.tokens for c in done), "texts": [c.text for c in done]}
+
+    return _measure(run, cfg.repeats)
+
+
+def _continuous(cfg: PerfConfig) -> dict:
+    """transformers' continuous batching (``generate_batch``), which drops each answer as it ends."""
+    from transformers import GenerationConfig
+
+    from cogumi.engine import completion, render_prompts, stop_ids
+
+    model, tokenizer = _load(cfg)
+    ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in render_prompts(tokenizer, _greedy_prompts(cfg))]
+    stop = stop_ids(model, tokenizer)
+    config = GenerationConfig(max_new_tokens=cfg.max_new_tokens, do_sample=False, eos_token_id=stop,
+                              pad_token_id=tokenizer.pad_token_id)
+
+    def run():
+        started = time.perf_counter()
+        out = model.generate_batch(inputs=ids, generation_config=config, warmup=False)
+        seconds = time.perf_counter() - started
+        done = [completion(tokenizer, list(out[key].generated_tokens), stop) for key in sorted(out, key=_request_number)]
+        return seconds, {"tokens": sum(c.tokens for c in done), "texts": [c.text for c in done]}
+
+    return _measure(run, cfg.repeats)
+
+
+def _request_number(request_id: str) -> int:
+    return int("".join(ch for ch in request_id if ch.isdigit()) or 0)
+
+
+def _vllm(cfg: PerfConfig) -> dict:
+    """The vLLM engine on the merged model; its peak memory is its worker process's peak resident set
+    (the whole process: vLLM, the weights and its preallocated KV cache), its start-up timed apart."""
+    import tempfile
+
+    from cogumi.categories.base import Decoding
+    from cogumi.models import save_merged
+    from cogumi.vllm_engine import VllmEngine
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "model"
+        if cfg.adapter is None:
+            folder = Path(cfg.base)
+        else:
+            save_merged(cfg.base, [cfg.adapter], folder, cfg.dtype)
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        started = time.perf_counter()
+        engine = VllmEngine(folder, cfg.vllm, dtype=cfg.dtype, seed=cfg.seed, log=Path(scratch) / "vllm.log")
+        start_seconds = time.perf_counter() - started
+        prompts = _greedy_prompts(cfg)
+        try:
+            def run():
+                began = time.perf_counter()
+                out = engine.generate(tokenizer, prompts, Decoding(0.0, 1, cfg.max_new_tokens))
+                return time.perf_counter() - began, {"tokens": sum(c[0].tokens for c in out),
+                                                     "texts": [c[0].text for c in out]}
+
+            result = _measure(run, cfg.repeats)
+            result.update(peak_mb=_peak_rss_mb(engine.process.pid), start_seconds=start_seconds)
+        finally:
+            engine.close()
+    return result
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A process's peak resident set so far (Linux's VmHWM), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _sampling(cfg: PerfConfig, share_prefix: bool) -> dict:
@@ -249,7 +356,8 @@ def _sft(cfg: PerfConfig, batching: str) -> dict:
     return _measure(run, cfg.repeats)
 
 
-JOBS = {"engine": _engine, "naive": _naive, "sampling": _sampling, "sft": _sft}
+JOBS = {"engine": _engine, "naive": _naive, "peer": _peer, "continuous": _continuous, "vllm": _vllm,
+        "sampling": _sampling, "sft": _sft}
 
 
 def _isolated(job: str, cfg: PerfConfig, arg=None) -> dict:
@@ -259,6 +367,9 @@ def _isolated(job: str, cfg: PerfConfig, arg=None) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"perf measurement {job} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+PEER = "batched model.generate (the peer)"
 
 
 def _row(name: str, baseline: str, fast: dict, slow: dict, note: str) -> dict:
@@ -275,11 +386,20 @@ def run_perf(cfg: PerfConfig) -> list[dict]:
     from cogumi.files import write_json
 
     rows = []
-    console.print("greedy: engine vs one prompt at a time ...")
-    engine, naive = _isolated("engine", cfg), _isolated("naive", cfg)
-    identical = sum(a == b for a, b in zip(engine["texts"], naive["texts"]))
-    rows.append(_row("generate stage, greedy", "model.generate per prompt", engine, naive,
-                     f"{identical}/{len(naive['texts'])} outputs identical"))
+    console.print("greedy: the engines vs batched model.generate and one prompt at a time ...")
+    peer, naive = _isolated("peer", cfg), _isolated("naive", cfg)
+    same = lambda a, b: f"{sum(x == y for x, y in zip(a['texts'], b['texts']))}/{len(b['texts'])} outputs identical"  # noqa: E731
+    if "hf" in cfg.engines:
+        engine, continuous = _isolated("engine", cfg), _isolated("continuous", cfg)
+        rows.append(_row("HF engine, greedy", PEER, engine, peer, same(engine, peer)))
+        rows.append(_row("HF engine, greedy", "model.generate per prompt", engine, naive, same(engine, naive)))
+        rows.append(_row("HF engine, greedy", "transformers continuous batching (generate_batch)", engine, continuous,
+                         same(engine, continuous)))
+    if "vllm" in cfg.engines:
+        vllm = _isolated("vllm", cfg)
+        note = f"engine start {vllm['start_seconds']:.0f} s, not timed; peak MB: the whole vLLM process"
+        rows.append(_row("vLLM engine, greedy", PEER, vllm, peer, f"{same(vllm, peer)}; {note}"))
+        rows.append(_row("vLLM engine, greedy", "model.generate per prompt", vllm, naive, f"{same(vllm, naive)}; {note}"))
     console.print("sampling: shared prefix vs expanded prompts ...")
     shared, expanded = _isolated("sampling", cfg, True), _isolated("sampling", cfg, False)
     same = sum(a == b for a, b in zip(shared["texts"], expanded["texts"]))

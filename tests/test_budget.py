@@ -2,7 +2,7 @@
 
 import json
 
-from cogumi.budget import generation_tokens, measured_speed
+from cogumi.budget import budget_rows, generation_tokens, measured_speeds
 from cogumi.config import BenchmarkConfig, Experiment, GenerateConfig, RftConfig
 
 
@@ -20,9 +20,29 @@ def test_tokens_per_stage_count_every_sample_to_its_limit():
     assert tokens["benchmark"] == 3 * (1 + 2) * 7 * 3 + 3 * 2 * 7 * (1 + 2)
 
 
-def test_a_measured_speed_is_read_from_the_perf_record(tmp_path):
-    assert measured_speed(tmp_path / "missing.json") is None
+def test_each_engines_measured_speed_is_read_from_the_perf_record(tmp_path):
+    assert measured_speeds(tmp_path / "missing.json") == {}
     record = {"settings": {"base": "checkpoints/tiny/base"},
-              "rows": [{"measurement": "generate stage, greedy", "tokens_per_s": 1234.5}]}
+              "rows": [{"measurement": "HF engine, greedy", "tokens_per_s": 1234.5},
+                       {"measurement": "HF engine, greedy", "tokens_per_s": 1.0},  # the first row of an engine counts
+                       {"measurement": "vLLM engine, greedy", "tokens_per_s": 5000.0}]}
     (tmp_path / "perf.json").write_text(json.dumps(record))
-    assert measured_speed(tmp_path / "perf.json") == (1234.5, f"checkpoints/tiny/base ({tmp_path / 'perf.json'})")
+    where = f"checkpoints/tiny/base ({tmp_path / 'perf.json'})"
+    assert measured_speeds(tmp_path / "perf.json") == {"hf": (1234.5, where), "vllm": (5000.0, where)}
+    old = {"settings": {"base": "b"}, "rows": [{"measurement": "generate stage, greedy", "tokens_per_s": 10.0}]}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert measured_speeds(tmp_path / "old.json") == {"hf": (10.0, f"b ({tmp_path / 'old.json'})")}
+
+
+def test_the_plan_gives_the_time_with_each_measured_engine_the_set_one_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    record = {"settings": {"base": "m"}, "rows": [{"measurement": "HF engine, greedy", "tokens_per_s": 100.0},
+                                                  {"measurement": "vLLM engine, greedy", "tokens_per_s": 400.0}]}
+    (tmp_path / "runs" / "perf.json").write_text(json.dumps(record))
+    cfg = Experiment(categories={"math": {"decoding": {"max_new_tokens": 360}}},
+                     generate=GenerateConfig(problems={"math": 1000}, engine="vllm"))
+    rows = dict(budget_rows(cfg))
+    assert rows["tokens: generate"] == ("at most 360,000, about 0.2 h with vllm (set) at 400 tokens/s; "
+                                        "about 1.0 h with hf at 100 tokens/s")
+    assert rows["tokens: benchmark"].split(", ", 1)[1].startswith("about") and "with hf (set)" in rows["tokens: benchmark"]
