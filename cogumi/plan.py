@@ -29,6 +29,16 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
             check_adapter_matches(m.base, m.adapter)
     except (FileNotFoundError, ValueError) as error:
         errors.append(str(error))
+    engines = {"generate": cfg.generate.engine, "benchmark": cfg.benchmark.engine}
+    if "vllm" in engines.values():
+        from cogumi.vllm_engine import vllm_python
+
+        try:
+            where = f"vLLM from {vllm_python(cfg.vllm)}, in its own process"
+        except RuntimeError as error:
+            where = "vLLM, not found"
+            errors.append(str(error))
+        rows.append(("engines", ", ".join(f"{stage}: {engine}" for stage, engine in engines.items()) + f" ({where})"))
     return rows, errors
 
 
@@ -74,7 +84,8 @@ def _output_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
 
 def preflight(cfg) -> list[str]:
     """Every problem that would stop ``cogumi fit`` part-way, found without loading weights: an
-    output folder it cannot write, missing or mismatched adapter files, 4-bit without bitsandbytes, and every
+    output folder it cannot write, missing or mismatched adapter files, 4-bit without bitsandbytes, the
+    vLLM engine without an environment that has vLLM, and every
     local dataset read and checked row by row (fields, types, ids, empty files)."""
     return _output_rows(cfg)[1] + _model_rows(cfg)[1] + _data_rows(cfg)[1]
 

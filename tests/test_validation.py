@@ -147,3 +147,12 @@ def test_plan_refuses_a_read_only_output_folder(tmp_path, monkeypatch):
         assert any("output_dir" in p and "read-only" in p for p in preflight(cfg))
     finally:
         folder.chmod(0o700)
+
+
+def test_plan_refuses_the_vllm_engine_where_no_environment_has_vllm(tmp_path):
+    cfg = _cfg(tmp_path, {})
+    assert not any("vllm" in p for p in preflight(cfg))  # the HF engine needs nothing more
+    cfg.benchmark.engine = "vllm"
+    cfg.vllm.python = "/bin/false"  # runs, and exits 1 as a python without vLLM does
+    problems = "\n".join(preflight(cfg))
+    assert "vllm.python is '/bin/false', which cannot import vllm" in problems and "pip install vllm" in problems
