@@ -100,7 +100,7 @@ class VllmSettings:
     python: str | None = None
     """Python interpreter of an environment with vLLM; null: $COGUMI_VLLM_PYTHON, else this one if
     it has vLLM, else .venv-vllm (made by `bash .ci/setup` on machines without CUDA)."""
-    chunk: int = 2048
+    chunk: int = 512
     """Prompts handed to vLLM per call; its scheduler batches them continuously. Each finished
     chunk is one resumable batch of the stage."""
     tensor_parallel_size: int = 1

@@ -51,12 +51,12 @@ def stop_ids(model, tokenizer) -> list[int]:
     """The tokens that end a turn: the generation config's end tokens, the tokenizer's, Llama 3's
     ``<|eot_id|>``. ``model`` is a loaded model or a model folder."""
     if isinstance(model, (str, Path)):
-        from transformers import GenerationConfig
+        from transformers import AutoConfig, GenerationConfig
 
         try:
             ids = GenerationConfig.from_pretrained(model).eos_token_id
-        except OSError:  # a folder without generation_config.json
-            ids = None
+        except OSError:  # no generation_config.json: what transformers derives from config.json
+            ids = GenerationConfig.from_model_config(AutoConfig.from_pretrained(model)).eos_token_id
     else:
         ids = model.generation_config.eos_token_id
     ids = [ids] if isinstance(ids, int) else list(ids or [])

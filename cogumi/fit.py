@@ -57,7 +57,8 @@ def generate_stage(cfg, run: RunFolder, rft: bool = False) -> Stage:
 
     decodings = rft_decodings(cfg) if rft else {name: c.decoding for name, c in cfg.resolved.items()}
     raw_of = run.raw_rft if rft else run.raw
-    settings = {"model": asdict(cfg.model), "seed": cfg.seed, **engine_settings(cfg.generate.engine), "categories": {
+    settings = {"model": asdict(cfg.model), "seed": cfg.seed, **engine_settings(cfg.generate.engine, cfg.vllm),
+                "categories": {
         name: category_settings(cfg.resolved[name], decoding, cfg.generate.problems.get(name, 0),
                                 batch_size(cfg), cfg.generate.memory_budget_gb)
         for name, decoding in decodings.items()}}
@@ -66,10 +67,12 @@ def generate_stage(cfg, run: RunFolder, rft: bool = False) -> Stage:
                  lambda old: clear_categories(run, stale_categories(old, settings), raw_of if rft else None))
 
 
-def engine_settings(engine: str) -> dict:
-    """What a stage's outputs depend on of its engine; empty for "hf", so that runs made before
-    engines could be chosen keep their fingerprints."""
-    return {} if engine == "hf" else {"engine": engine}
+def engine_settings(engine: str, vllm) -> dict:
+    """What a stage's outputs depend on of its engine (its batch size aside); empty for "hf", so that
+    runs made before engines could be chosen keep their fingerprints."""
+    if engine == "hf":
+        return {}
+    return {"engine": engine, "quantization": vllm.quantization, "max_model_len": vllm.max_model_len}
 
 
 def filter_stages(cfg, run: RunFolder, generate: Stage) -> dict[str, Stage]:
@@ -124,7 +127,7 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
     split = cfg.benchmark.split
     measure = {k: v for k, v in asdict(cfg.benchmark).items() if k not in ("bootstrap", "engine")}
     if cfg.benchmark.engine == "vllm":
-        measure.update(engine="vllm", batch_size=cfg.vllm.chunk)
+        measure.update(engine_settings("vllm", cfg.vllm), batch_size=cfg.vllm.chunk)
     settings = {"benchmark": measure, "seed": cfg.seed, "serve_temperature": cfg.serve_temperature,
                 "data": {name: c.data_settings(split) for name, c in cfg.resolved.items()}, "models": models}
 
@@ -162,6 +165,7 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
         finally:
             if phase1a.cache_info().currsize:
                 release(phase1a()[0])
+            phase1a.cache_clear()  # each variant then has the device to itself
         for label in variants:
             run_benchmark(cfg, run, label, load=load, problems=problems)
 

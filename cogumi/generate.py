@@ -129,8 +129,9 @@ def run_generation(cfg, run: RunFolder, decodings: Mapping[str, Decoding] | None
 
 
 def _all_keys(problems: list[Problem], cfg, order: list[str]) -> set[str]:
-    """Batch keys of a plan without a model: exact unless a memory budget chooses the sizes."""
-    if cfg.generate.memory_budget_gb is not None:
+    """Batch keys of a plan without a model: exact unless a memory budget chooses the sizes (which
+    it does for the HF engine only)."""
+    if cfg.generate.memory_budget_gb is not None and cfg.generate.engine == "hf":
         return {"<needs the model>"}
     return {b["key"] for b in plan_batches(problems, {c: batch_size(cfg) for c in order}, order)}
 

@@ -188,6 +188,17 @@ def release(model) -> None:
         close()
 
 
+def _free_accelerator_memory() -> None:
+    """Hand back what this process's CUDA allocator still holds (a trainer's, a model's just dropped)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def load_engine(cfg, run, label: str, engine: str):
     """(model, tokenizer) that a stage generates with: ``load_variant``'s model for the "hf" engine;
     for "vllm", a ``VllmEngine`` serving the same model from a merged folder (the run's merged
@@ -200,6 +211,7 @@ def load_engine(cfg, run, label: str, engine: str):
 
     folder = policy_base(cfg.model, run) if label == "before" else str(merged_variant_path(cfg.model, run, label))
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    _free_accelerator_memory()  # vLLM starts only where the share of the GPU it asks for is free
     engine = VllmEngine(folder, cfg.vllm, dtype=saved_dtype(cfg.model), seed=cfg.seed,
                         log=run.logs / f"vllm-{label.replace('@', '-')}.log",
                         quantization=cfg.vllm.quantization)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
 from pathlib import Path
 
 from cogumi.categories.base import Decoding
@@ -60,6 +60,7 @@ class VllmEngine:
     def __init__(self, folder: str | Path, settings: VllmSettings, *, dtype: str, seed: int, log: Path,
                  quantization: str | None = None):
         self.folder, self.settings, self.log = str(folder), settings, Path(log)
+        python = vllm_python(settings)
         spec = {"model": self.folder, "dtype": dtype, "seed": seed, "quantization": quantization,
                 "tensor_parallel_size": settings.tensor_parallel_size, "max_model_len": settings.max_model_len,
                 "gpu_memory_utilization": settings.gpu_memory_utilization, "enforce_eager": settings.enforce_eager}
@@ -68,35 +69,56 @@ class VllmEngine:
         if settings.tensor_parallel_size == 1:
             env.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine core runs in the worker process
             env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")  # so no core need wait for a separate scheduler
+        else:  # vLLM's own processes must not inherit the reply channel
+            env.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         env.pop("PYTHONPATH", None)  # the worker imports vLLM's environment only
         env.update(rank_devices(env, settings.tensor_parallel_size))
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = self.log.open("ab")
-        self.process = subprocess.Popen([vllm_python(settings), str(WORKER), json.dumps(spec)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
+        # its own process group, so that close() can stop whatever processes vLLM starts as well
+        self.process = subprocess.Popen([python, str(WORKER), json.dumps(spec)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
+                                        start_new_session=True)
         atexit.register(self.close)
         self.max_model_len = self._reply(settings.start_timeout_s, "start")["max_model_len"]
+        self.stop: list[int] | None = None
 
     def _reply(self, timeout: float, doing: str) -> dict:
-        """The worker's next reply; a worker that died, answered an error or took too long raises,
-        with the end of its log."""
+        """The worker's next reply; a worker that died (even part-way through a line), answered an
+        error or took too long raises, with the end of its log."""
         box: list = []
         reader = threading.Thread(target=lambda: box.append(self.process.stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
-        line = box[0] if box else None
-        message = json.loads(line) if line else {}
-        if "error" in message or not line:
-            why = (message.get("error") or (f"timed out after {timeout:.0f} s" if reader.is_alive() else
-                   f"exited with code {self.process.poll()}"))
-            self.close()
-            raise RuntimeError(f"the vLLM engine for {self.folder} failed to {doing}: {why}\n"
-                               f"end of its log ({self.log}):\n{tail(self.log)}")
+        line = box[0] if box else ""
+        try:
+            message = json.loads(line) if line.endswith("\n") else {}
+        except ValueError:
+            message = {}
+        if "error" in message or not message:
+            self._fail(doing, message.get("error") or (f"timed out after {timeout:.0f} s" if reader.is_alive()
+                                                       else None))
         return message
+
+    def _fail(self, doing: str, why: str | None = None):
+        """Stop the worker and raise with why and the end of its log."""
+        self.close()
+        why = why or f"its process ended (exit code {self.process.returncode})"
+        raise RuntimeError(f"the vLLM engine for {self.folder} failed to {doing}: {why}\n"
+                           f"end of its log ({self.log}):\n{tail(self.log)}")
+
+    def _send(self, request: dict) -> None:
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except (OSError, ValueError):  # the worker is gone (a broken pipe, or a closed engine)
+            self.process.wait()
+            self._fail("generate")
 
     def generate(self, tokenizer, prompts: list[str], decoding: Decoding, *, seed: int = 0) -> list:
         """``decoding.samples`` completions per prompt, as ``cogumi.engine.generate`` returns them.
-        Prompt i samples with seed ``seed * 1_000_003 + i``; prompts go to vLLM ``vllm.chunk`` at a time.
+        Prompt i samples with ``prompt_seed(seed, i, samples)`` (vLLM seeds its sample k with that
+        plus k, so no two samples of a call share a seed); prompts go to vLLM ``vllm.chunk`` at a time.
         vLLM refuses a prompt longer than the model's context (transformers would run past it): such
         a prompt gets empty, unfinished answers, which every verifier rejects as no answer, and an
         answer stops where the context ends."""
@@ -104,7 +126,9 @@ class VllmEngine:
 
         decoding = decoding.over(DEFAULT_DECODING)
         ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in render_prompts(tokenizer, prompts)]
-        stop = stop_ids(self.folder, tokenizer)
+        if self.stop is None:
+            self.stop = stop_ids(self.folder, tokenizer)
+        stop = self.stop
         room = [self.max_model_len - len(prompt) for prompt in ids]
         fits = [i for i, r in enumerate(room) if r > 0]  # a prompt that fills the context gets an empty answer
         results: list = [[Completion("", False, 0)] * decoding.samples for _ in ids]
@@ -117,11 +141,8 @@ class VllmEngine:
             chunk = fits[start:start + self.settings.chunk]
             request = {"prompts": [ids[i] for i in chunk], "temperature": decoding.temperature, "n": decoding.samples,
                        "max_tokens": [min(decoding.max_new_tokens, room[i]) for i in chunk], "stop": stop,
-                       "seeds": [(seed * 1_000_003 + i) % 2**31 for i in chunk]}
-            if self.process.poll() is not None:
-                self._reply(0, "generate")
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
+                       "seeds": [prompt_seed(seed, i, decoding.samples) for i in chunk]}
+            self._send(request)
             outputs = self._reply(self.settings.request_timeout_s, "generate")["outputs"]
             for i, group in zip(chunk, outputs):
                 results[i] = [completion(tokenizer, c["tokens"] + ([c["stop"]] if c["finish"] == "stop" and isinstance(
@@ -129,19 +150,26 @@ class VllmEngine:
         return results
 
     def close(self) -> None:
-        """Stop the worker (it frees its memory as it exits); safe to call twice."""
+        """Stop the worker and every process it started (they free their memory as they exit);
+        safe to call twice."""
         if self.process.poll() is None:
             try:
                 self.process.stdin.write(json.dumps({"close": True}) + "\n")
                 self.process.stdin.close()
                 self.process.wait(30)
             except (OSError, ValueError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-        self._stderr.close()
-
-    def describe(self) -> dict:
-        return {"engine": "vllm", "folder": self.folder, **asdict(self.settings)}
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # vLLM's own processes, if any outlived it
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self._stderr):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+        atexit.unregister(self.close)
 
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
@@ -178,6 +206,11 @@ def _gpu_count() -> int:
         return torch.cuda.device_count()
     except ImportError:
         return 0
+
+
+def prompt_seed(seed: int, index: int, samples: int) -> int:
+    """The sampling seed of prompt ``index`` of a call seeded ``seed`` that asks ``samples`` samples."""
+    return (seed * 1_000_003 + index * samples) % 2**31
 
 
 def tail(path: Path, lines: int = 25) -> str:

@@ -101,6 +101,37 @@ def test_a_prompt_longer_than_the_context_gets_an_empty_answer_and_the_others_th
     assert out[0] == alone[0] and all(c.text for g in out[2:] for c in g)
 
 
+def test_no_two_samples_of_a_call_share_a_seed_so_repeated_prompts_differ(engines, problems):
+    from cogumi.vllm_engine import prompt_seed
+
+    seeds = {prompt_seed(7, i, 4) + k for i in range(50) for k in range(4)}  # vLLM seeds sample k with seed + k
+    assert len(seeds) == 200
+    engine, _, tokenizer = engines
+    poem = next(p.prompt for p in problems if p.category == "creativity")
+    twice = engine.generate(tokenizer, [poem, poem], Decoding(0.7, 4, 48), seed=7)
+    assert [c.text for c in twice[0]] != [c.text for c in twice[1]]
+
+
+def test_a_worker_that_dies_mid_reply_is_reported_with_its_log(merged, tmp_path, monkeypatch):
+    import cogumi.vllm_engine as vllm_engine
+    from transformers import AutoTokenizer
+
+    fake = tmp_path / "worker.py"
+    fake.write_text("import json, os, sys\n"
+                    "print(json.dumps({'ready': True, 'max_model_len': 100}), flush=True)\n"
+                    "sys.stdin.readline()\n"
+                    "sys.stdout.write('{\"outputs\": [[{\"tok'); sys.stdout.flush()\n"
+                    "sys.stderr.write('worker crashed here\\n'); sys.stderr.flush(); os._exit(3)\n")
+    monkeypatch.setattr(vllm_engine, "WORKER", fake)
+    monkeypatch.setattr(vllm_engine, "vllm_python", lambda settings: sys.executable)
+    engine = vllm_engine.VllmEngine(merged, VllmSettings(), dtype="float32", seed=0, log=tmp_path / "log.txt")
+    with pytest.raises(RuntimeError, match="failed to generate") as caught:
+        engine.generate(AutoTokenizer.from_pretrained(merged), ["Hi"], Decoding(0.0, 1, 8))
+    assert "exit code 3" in str(caught.value) and "worker crashed here" in str(caught.value)
+    with pytest.raises(RuntimeError, match="failed to generate"):  # a closed engine says so again, no BrokenPipe
+        engine.generate(AutoTokenizer.from_pretrained(merged), ["Hi"], Decoding(0.0, 1, 8))
+
+
 def test_a_worker_that_cannot_start_says_why(tmp_path):
     from cogumi.vllm_engine import VllmEngine
 
