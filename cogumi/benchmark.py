@@ -115,6 +115,7 @@ def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, 
     from functools import partial
 
     from cogumi.batches import finished_batches, plan_batches, read_batches
+    from cogumi.config import engine_batch_size
     from cogumi.console import console
     from cogumi.dist import barrier
     from cogumi.loop import run_batches
@@ -125,7 +126,7 @@ def run_benchmark(cfg, run, model_label: str, temperature: float | None = None, 
     order = list(cfg.resolved)
     done = finished_batches(path)
     problems = problems if problems is not None else benchmark_problems(cfg, split)
-    size = cfg.vllm.chunk if cfg.benchmark.engine == "vllm" else cfg.benchmark.batch_size
+    size = engine_batch_size(cfg.benchmark, cfg.vllm)
     todo = [b for b in plan_batches(problems, {c: size for c in order}, order) if b["key"] not in done]
     if todo:
         console.print(f"benchmark: {model_label} on the {split} split")

@@ -130,6 +130,12 @@ class VllmSettings:
             raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
 
 
+def engine_batch_size(stage, vllm: VllmSettings) -> int:
+    """Problems per batch of a generate or benchmark stage (``stage``, its config section): its
+    ``batch_size``, or ``vllm.chunk`` where it generates with vLLM."""
+    return vllm.chunk if stage.engine == "vllm" else stage.batch_size
+
+
 @dataclass
 class GenerateConfig:
     """How the distill split is answered."""

@@ -52,15 +52,15 @@ def bind_run(cfg, run: RunFolder) -> None:
 
 def generate_stage(cfg, run: RunFolder, rft: bool = False) -> Stage:
     """Answering the distill problems: with each category's policy, or (``rft``) the rft ablation's."""
-    from cogumi.generate import (batch_size, category_settings, clear_categories, rft_decodings, run_generation,
-                                 stale_categories)
+    from cogumi.config import engine_batch_size
+    from cogumi.generate import category_settings, clear_categories, rft_decodings, run_generation, stale_categories
 
     decodings = rft_decodings(cfg) if rft else {name: c.decoding for name, c in cfg.resolved.items()}
     raw_of = run.raw_rft if rft else run.raw
     settings = {"model": asdict(cfg.model), "seed": cfg.seed, **engine_settings(cfg.generate.engine, cfg.vllm),
                 "categories": {
         name: category_settings(cfg.resolved[name], decoding, cfg.generate.problems.get(name, 0),
-                                batch_size(cfg), cfg.generate.memory_budget_gb)
+                                engine_batch_size(cfg.generate, cfg.vllm), cfg.generate.memory_budget_gb)
         for name, decoding in decodings.items()}}
     return Stage("generate_rft" if rft else "generate", settings,
                  lambda: run_generation(cfg, run, decodings, raw_of, "generate rft" if rft else "generate"),
@@ -122,12 +122,13 @@ def benchmark_stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
     import shutil
 
     from cogumi.benchmark import benchmark_problems, run_benchmark
+    from cogumi.config import engine_batch_size
     from cogumi.frontier import sweep_points
 
     split = cfg.benchmark.split
     measure = {k: v for k, v in asdict(cfg.benchmark).items() if k not in ("bootstrap", "engine")}
     if cfg.benchmark.engine == "vllm":
-        measure.update(engine_settings("vllm", cfg.vllm), batch_size=cfg.vllm.chunk)
+        measure.update(engine_settings("vllm", cfg.vllm), batch_size=engine_batch_size(cfg.benchmark, cfg.vllm))
     settings = {"benchmark": measure, "seed": cfg.seed, "serve_temperature": cfg.serve_temperature,
                 "data": {name: c.data_settings(split) for name, c in cfg.resolved.items()}, "models": models}
 

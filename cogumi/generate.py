@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from cogumi.batches import finished_batches, plan_batches, read_batches, remove
 from cogumi.categories import Category, Decoding
+from cogumi.config import engine_batch_size
 from cogumi.dist import barrier, is_main
 from cogumi.files import read_jsonl, write_json, write_jsonl
 from cogumi.run import RunFolder
@@ -78,17 +79,12 @@ def draw_problems(cfg, run: RunFolder) -> list[Problem]:
     return problems
 
 
-def batch_size(cfg) -> int:
-    """Problems per batch of the generate stage: ``generate.batch_size``, or ``vllm.chunk`` for vLLM."""
-    return cfg.vllm.chunk if cfg.generate.engine == "vllm" else cfg.generate.batch_size
-
-
 def batch_sizes(model, tokenizer, problems: list[Problem], cfg, decodings: Mapping[str, Decoding]) -> dict[str, int]:
-    """Each category's batch size: ``batch_size(cfg)``, or what fits ``generate.memory_budget_gb``."""
+    """Each category's batch size: ``engine_batch_size``, or what fits ``generate.memory_budget_gb``."""
     from cogumi.engine import batch_size_for
 
     if cfg.generate.engine == "vllm":  # vLLM manages its own KV cache
-        return {c: batch_size(cfg) for c in decodings}
+        return {c: engine_batch_size(cfg.generate, cfg.vllm) for c in decodings}
 
     if cfg.generate.memory_budget_gb is None:
         return {c: cfg.generate.batch_size for c in decodings}
@@ -133,7 +129,8 @@ def _all_keys(problems: list[Problem], cfg, order: list[str]) -> set[str]:
     it does for the HF engine only)."""
     if cfg.generate.memory_budget_gb is not None and cfg.generate.engine == "hf":
         return {"<needs the model>"}
-    return {b["key"] for b in plan_batches(problems, {c: batch_size(cfg) for c in order}, order)}
+    size = engine_batch_size(cfg.generate, cfg.vllm)
+    return {b["key"] for b in plan_batches(problems, {c: size for c in order}, order)}
 
 
 def read_samples(cfg, run: RunFolder, raw_of=None) -> list[dict]:
