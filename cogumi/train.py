@@ -120,10 +120,10 @@ class TemperatureSFTTrainer(SFTTrainer):
     """
 
     def __init__(self, *args, serve_temperature: float, tau_min: float, temperature_scaling: bool = True,
-                 teacher: bool = False, decoupled: bool = False, sharpness: bool = False, **kwargs):
+                 loss: str = "scaled", **kwargs):
         super().__init__(*args, **kwargs)
         self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
-        self.teacher, self.decoupled, self.sharpness = teacher, decoupled, sharpness
+        self.loss = loss  # one of config.LOSSES
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
@@ -134,32 +134,32 @@ class TemperatureSFTTrainer(SFTTrainer):
         """The logits through the original final norm, and through the learned one on a detached
         input (so that only the norm learns from them)."""
         inner = self.accelerator.unwrap_model(model)
-        wrapper = inner.get_submodule("base_model.model." + FINAL_NORM)
         head = inner.get_output_embeddings()
-        return head(wrapper.original_module(self._normed)), head(_final_norm_copy(inner)(self._normed.detach()))
+        return (head(_final_norm_wrapper(inner).original_module(self._normed)),
+                head(_final_norm_copy(inner)(self._normed.detach())))
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         tau = inputs.pop("tau")
         if not self.temperature_scaling:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
-        if self.sharpness:  # the final norm's input, for _norm_views
-            wrapper = self.accelerator.unwrap_model(model).get_submodule("base_model.model." + FINAL_NORM)
+        if self.loss == "sharpness":  # the final norm's input, for _norm_views
+            wrapper = _final_norm_wrapper(self.accelerator.unwrap_model(model))
             handle = wrapper.register_forward_hook(lambda module, args, out: setattr(self, "_normed", args[0]))
         outputs = model(**inputs, use_cache=False)
-        if self.sharpness:
+        if self.loss == "sharpness":
             handle.remove()
-        if self.teacher or self.sharpness:  # Phase 1A is the model with its new adapter switched off
+        if self.loss in ("teacher", "sharpness"):  # Phase 1A is the model with its new adapter switched off
             with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
                 teacher = model(**inputs, use_cache=False).logits
-        if self.sharpness:
+        if self.loss == "sharpness":
             unscaled, sharpened = self._norm_views(model)
             loss = sharpness_cross_entropy(unscaled, sharpened, teacher, labels, tau, self.serve_temperature,
                                             self.tau_min, num_items_in_batch)
-        elif self.teacher:
+        elif self.loss == "teacher":
             loss = teacher_cross_entropy(outputs.logits, teacher, labels, tau, self.serve_temperature, self.tau_min,
                                          num_items_in_batch)
-        elif self.decoupled:
+        elif self.loss == "decoupled":
             loss = decoupled_cross_entropy(outputs.logits, labels, logit_scale(self.accelerator.unwrap_model(model)),
                                            tau.clamp(min=self.tau_min) / self.serve_temperature, num_items_in_batch)
         else:
@@ -235,7 +235,7 @@ def make_trainer(model, tokenizer, rows: list[dict], cfg: TrainConfig, checkpoin
         processing_class=tokenizer, peft_config=lora, quantization_config=quantization_config,
         data_collator=TemperatureCollator(pad_token_id=tokenizer.pad_token_id, padding_free=cfg.padding_free),
         serve_temperature=serve_temperature, tau_min=cfg.tau_min, temperature_scaling=cfg.temperature_scaling,
-        teacher=cfg.loss == "teacher", decoupled=cfg.loss == "decoupled", sharpness=cfg.loss == "sharpness")
+        loss=cfg.loss)
     trainer.optimizer = _optimizer(trainer.model, cfg)  # the Trainer schedules it and checkpoints its state
     from transformers.trainer_callback import PrinterCallback
 
@@ -281,10 +281,15 @@ class UniformScale(torch.nn.Module):
         return weight * self.log_scale.exp().to(weight.dtype)
 
 
+def _final_norm_wrapper(model) -> torch.nn.Module:
+    """The PEFT model's final norm: PEFT's ``modules_to_save`` wrapper where the adapter has a copy."""
+    return model.get_submodule("base_model.model." + FINAL_NORM)
+
+
 def _final_norm_copy(model) -> torch.nn.Module | None:
     """The adapter's own trainable copy of the final norm (PEFT's ``modules_to_save``); None where
     the adapter has none (``train.logit_scale`` off)."""
-    wrapper = model.get_submodule("base_model.model." + FINAL_NORM)
+    wrapper = _final_norm_wrapper(model)
     if not hasattr(wrapper, "modules_to_save"):
         return None
     return wrapper.modules_to_save[wrapper.active_adapter if isinstance(wrapper.active_adapter, str)
