@@ -75,6 +75,7 @@ class VllmEngine:
         env.update(rank_devices(env, settings.tensor_parallel_size))
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = self.log.open("ab")
+        self.closed = False
         # its own process group, so that close() can stop whatever processes vLLM starts as well
         self.process = subprocess.Popen([python, str(WORKER), json.dumps(spec)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env,
@@ -144,14 +145,16 @@ class VllmEngine:
                        "seeds": [prompt_seed(seed, i, decoding.samples) for i in chunk]}
             self._send(request)
             outputs = self._reply(self.settings.request_timeout_s, "generate")["outputs"]
-            for i, group in zip(chunk, outputs):
-                results[i] = [completion(tokenizer, c["tokens"] + ([c["stop"]] if c["finish"] == "stop" and isinstance(
-                    c["stop"], int) and c["stop"] not in c["tokens"] else []), stop) for c in group]
+            for i, group in zip(chunk, outputs):  # vLLM keeps the stop token in the tokens, as generate does
+                results[i] = [completion(tokenizer, tokens, stop) for tokens in group]
         return results
 
     def close(self) -> None:
         """Stop the worker and every process it started (they free their memory as they exit);
         safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
         if self.process.poll() is None:
             try:
                 self.process.stdin.write(json.dumps({"close": True}) + "\n")

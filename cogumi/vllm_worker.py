@@ -6,8 +6,8 @@ stdout it was started with; vLLM's own output goes to stderr. It exits when stdi
 parent that dies, even by SIGKILL, takes it along.
 
 Request: ``{"prompts": [[token ids], ...], "temperature": t, "n": n, "max_tokens": [one per prompt],
-"seeds": [one per prompt], "stop": [token ids]}``. Reply: ``{"outputs": [[{"tokens": [...],
-"finish": "stop" | "length"}, ...n], ...]}``, or ``{"error": "..."}``.
+"seeds": [one per prompt], "stop": [token ids]}``. Reply: ``{"outputs": [[[token ids], ...n], ...]}``
+(a stopped answer ends with its stop token), or ``{"error": "..."}``.
 """
 
 import json
@@ -52,8 +52,7 @@ def serve(spec: dict, requests, reply) -> None:
                   for seed, most in zip(request["seeds"], request["max_tokens"])]
         done = llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in request["prompts"]], params,
                             use_tqdm=False)
-        reply({"outputs": [[{"tokens": list(c.token_ids), "finish": c.finish_reason, "stop": c.stop_reason}
-                             for c in out.outputs] for out in done]})
+        reply({"outputs": [[list(c.token_ids) for c in out.outputs] for out in done]})
 
 
 def main() -> None:
