@@ -374,8 +374,8 @@ PEER = "batched model.generate (the peer)"
 
 def _row(name: str, baseline: str, fast: dict, slow: dict, note: str) -> dict:
     fast_tps, slow_tps = fast["tokens"] / fast["seconds"], slow["tokens"] / slow["seconds"]
-    return {"measurement": name, "baseline": baseline, "tokens_per_s": round(fast_tps, 1),
-            "baseline_tokens_per_s": round(slow_tps, 1), "speedup": round(fast_tps / slow_tps, 2),
+    return {"measurement": name, "baseline": baseline, "tokens_per_s": round(fast_tps, 3),
+            "baseline_tokens_per_s": round(slow_tps, 3), "speedup": round(fast_tps / slow_tps, 2),
             "seconds": round(fast["seconds"], 2), "baseline_seconds": round(slow["seconds"], 2),
             "runs_seconds": fast["all_seconds"], "baseline_runs_seconds": slow["all_seconds"],
             "peak_mb": round(fast["peak_mb"], 1), "baseline_peak_mb": round(slow["peak_mb"], 1), "note": note}

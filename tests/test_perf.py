@@ -27,8 +27,8 @@ def test_perf_harness_measures_every_row_and_its_baselines_agree(tmp_path):
                          ("SFT, length-grouped batches", "TRL's random padded batches"),
                          ("SFT, padding-free", "TRL's random padded batches")}
     for row in rows.values():
-        # tokens/s are rounded to 0.1 in the record, so the ratio of the rounded figures is close, not equal
-        assert abs(row["speedup"] - row["tokens_per_s"] / row["baseline_tokens_per_s"]) <= 0.02 * row["speedup"] + 0.01
+        # the record keeps tokens/s to 0.001 (a baseline can run at 1.6 tokens/s) and the speedup to 0.01
+        assert abs(row["speedup"] - row["tokens_per_s"] / row["baseline_tokens_per_s"]) <= 0.005 + 0.001 * row["speedup"]
         assert row["seconds"] > 0 and row["baseline_seconds"] > 0 and row["peak_mb"] > 0
         assert len(row["runs_seconds"]) == len(row["baseline_runs_seconds"]) == 1  # --repeats 1
     for baseline in (peer, one, continuous):  # the engine matches every way of calling transformers
