@@ -35,12 +35,12 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvert()
 from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser, set_parsing_settings  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
-from cogumi.build_tiny import TinyBuildConfig  # noqa: E402
 from cogumi.config import Experiment  # noqa: E402
 from cogumi.console import console  # noqa: E402
-from cogumi.export import ExportConfig  # noqa: E402
 from cogumi.lock import RunInUse  # noqa: E402
-from cogumi.perf import PerfConfig  # noqa: E402
+from cogumi.models.build_tiny import TinyBuildConfig  # noqa: E402
+from cogumi.models.export import ExportConfig  # noqa: E402
+from cogumi.perf.harness import PerfConfig  # noqa: E402
 
 
 def _use_threads(cfg) -> None:
@@ -91,7 +91,7 @@ def run_plan(cfg: Experiment) -> None:
 
 def run_build_tiny(cfg: TinyBuildConfig) -> None:
     """Rebuild the tiny checkpoint (tokenizer, base, Phase 1A adapter) from its seed."""
-    from cogumi.build_tiny import build
+    from cogumi.models.build_tiny import build
 
     build(cfg)
 
@@ -99,14 +99,14 @@ def run_build_tiny(cfg: TinyBuildConfig) -> None:
 def run_export(cfg: ExportConfig) -> None:
     """Merge a trained variant of a run (base + Phase 1A + its new adapter, full precision) into a
     plain Hugging Face model folder that AutoModelForCausalLM.from_pretrained loads without Cogumi."""
-    from cogumi.export import export
+    from cogumi.models.export import export
 
     export(cfg)
 
 
 def run_perf(cfg: PerfConfig) -> None:
     """Measure generation and training speed and memory against their baselines."""
-    from cogumi.perf import run_perf as measure
+    from cogumi.perf.measure import run_perf as measure
 
     measure(cfg)
 

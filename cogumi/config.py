@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cogumi import engines
 from cogumi.categories import builtin
 from cogumi.categories.spec import CategorySpec, resolve_categories  # noqa: F401  (configs name it)
+from cogumi.training import LOSS_NAMES
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 
@@ -72,7 +74,7 @@ def check_counts(counts: dict[str, int], names, setting: str) -> None:
 
 
 @dataclass
-class DataConfig:
+class OverlapConfig:
     """The guard between the distill and benchmark problems."""
 
     ngram: int = 13
@@ -81,15 +83,12 @@ class DataConfig:
     """Go on when distill and benchmark problems overlap; the report then says so."""
 
     def __post_init__(self) -> None:
-        _positive("data", ngram=self.ngram)
-
-
-ENGINES = ("hf", "vllm")
+        _positive("overlap", ngram=self.ngram)
 
 
 def _check_engine(section: str, engine: str) -> None:
-    if engine not in ENGINES:
-        raise ValueError(f"{section}.engine must be one of {list(ENGINES)}, got {engine!r}")
+    if engine not in engines.names():
+        raise ValueError(f"{section}.engine must be one of {engines.names()}, got {engine!r}")
 
 
 @dataclass
@@ -128,12 +127,6 @@ class VllmSettings:
                   request_timeout_s=self.request_timeout_s)
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
-
-
-def engine_batch_size(stage, vllm: VllmSettings) -> int:
-    """Problems per batch of a generate or benchmark stage (``stage``, its config section): its
-    ``batch_size``, or ``vllm.chunk`` where it generates with vLLM."""
-    return vllm.chunk if stage.engine == "vllm" else stage.batch_size
 
 
 @dataclass
@@ -177,7 +170,6 @@ class LoraSettings:
             raise ValueError(f"train.lora.dropout must be in [0, 1), got {self.dropout}")
 
 
-LOSSES = ("scaled", "teacher", "decoupled", "sharpness")
 
 
 @dataclass
@@ -240,8 +232,8 @@ class TrainConfig:
                   batch_size=self.batch_size, gradient_accumulation_steps=self.gradient_accumulation_steps,
                   max_length=self.max_length, logging_steps=self.logging_steps, save_steps=self.save_steps,
                   logit_scale_learning_rate=self.logit_scale_learning_rate)
-        if self.loss not in LOSSES:
-            raise ValueError(f"train.loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.loss not in LOSS_NAMES:
+            raise ValueError(f"train.loss must be one of {list(LOSS_NAMES)}, got {self.loss!r}")
         if self.temperature_scaling and self.loss == "decoupled" and (not self.logit_scale or
                                                                       self.logit_scale_per_dimension):
             raise ValueError("train.loss 'decoupled' (the default) sharpens through one learned logit scale: set "
@@ -281,7 +273,7 @@ class BenchmarkConfig:
     """Temperatures the Phase 1A model is also measured at (the decoding frontier every trained model
     is compared with); each trained model's effective temperature is added."""
     engine: str = "hf"
-    """"hf" or "vllm", as ``generate.engine``."""
+    """An engine name (`hf`, `vllm`, or one registered with cogumi.engines.register), as ``generate.engine``."""
 
     def __post_init__(self) -> None:
         _check_engine("benchmark", self.engine)
@@ -332,7 +324,7 @@ class Experiment:
     samples, max_new_tokens}, training_temperature, init_args (the category's own options), distill
     and benchmark (data sources), prompt_template, and class_path to declare your own category
     (package.module:ClassName). A built-in category left out keeps its defaults."""
-    data: DataConfig = field(default_factory=DataConfig)
+    overlap: OverlapConfig = field(default_factory=OverlapConfig)
     """The overlap guard between the distill and benchmark problems."""
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     """How the distill split is answered."""

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     """A crash leaves the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -15,7 +15,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, payload) -> None:
-    _atomic_write(path, json.dumps(payload, indent=2) + "\n")
+    write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
 def read_json(path: Path):
@@ -23,7 +23,7 @@ def read_json(path: Path):
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    _atomic_write(path, "".join(json.dumps(row) + "\n" for row in rows))
+    write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -17,6 +17,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from cogumi.console import console
 from cogumi.dist import is_main
 
 
@@ -49,8 +50,6 @@ class RunLock:
         handle.seek(0)
         previous = handle.read().strip()
         if previous and previous != str(os.getpid()):
-            from cogumi.console import console
-
             console.print(f"{self.path}: PID {previous} held this run and ended without releasing it (killed?); "
                           "taking it over", soft_wrap=True)
         handle.seek(0)

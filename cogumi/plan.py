@@ -8,13 +8,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from cogumi.console import console, show
+from cogumi.data.sources import source_problems
+from cogumi.engines import engine_class
+from cogumi.models.checks import check_adapter, check_adapter_matches, check_base, check_output_dir
+from cogumi.models.load import four_bit_problem
+from cogumi.perf.budget import budget_rows
 from cogumi.run import RunFolder
+from cogumi.world import has_problems
 
 
 def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
-    from cogumi.checks import check_adapter, check_adapter_matches, check_base
-    from cogumi.models import four_bit_problem
-
     rows, errors = [], []
     m = cfg.model
     where = "local folder" if Path(m.base).expanduser().exists() else "hub id, downloaded on first use"
@@ -29,22 +32,16 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
             check_adapter_matches(m.base, m.adapter)
     except (FileNotFoundError, ValueError) as error:
         errors.append(str(error))
-    engines = {"generate": cfg.generate.engine, "benchmark": cfg.benchmark.engine}
-    if "vllm" in engines.values():
-        from cogumi.vllm_engine import vllm_python
-
-        try:
-            where = f"vLLM from {vllm_python(cfg.vllm)}, in its own process"
-        except RuntimeError as error:
-            where = "vLLM, not found"
-            errors.append(str(error))
-        rows.append(("engines", ", ".join(f"{stage}: {engine}" for stage, engine in engines.items()) + f" ({where})"))
+    chosen = {"generate": cfg.generate.engine, "benchmark": cfg.benchmark.engine}
+    for name in dict.fromkeys(chosen.values()):
+        where, problems = engine_class(name).check(cfg)
+        stages = " and ".join(stage for stage, engine in chosen.items() if engine == name)
+        rows.append((f"engine: {name}", f"{stages}: {where}"))
+        errors += problems
     return rows, errors
 
 
 def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
-    from cogumi.data import source_problems
-
     rows, errors = [], []
     for category, spec in cfg.resolved.items():
         for split, count in (("distill", cfg.generate.problems.get(category, 0)),
@@ -53,9 +50,9 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
             if not count:
                 continue
             if source is None:
-                rows.append((f"{category} {split}", f"{count} tiny-world problems" if spec.tiny_world else
+                rows.append((f"{category} {split}", f"{count} tiny-world problems" if has_problems(category) else
                              f"{count} problems, but no source: give categories.{category}.{split}"))
-                if not spec.tiny_world:
+                if not has_problems(category):
                     errors.append(f"categories.{category}.{split} has no source and {category} has no tiny-world "
                                   f"problems; give it {{path: FILE}} or set its count to 0")
                 continue
@@ -74,8 +71,6 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def _output_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
-    from cogumi.checks import check_output_dir
-
     try:
         return [("output folder", check_output_dir(cfg.output_dir))], []
     except ValueError as error:
@@ -113,18 +108,18 @@ def plan(cfg) -> list[str]:
               ("report", ", ".join(str(p) for p in RunFolder(cfg.output_dir).report_files(cfg.benchmark.split)))]
     for stage, details in stages:
         table.add_row(f"stage: {stage}", details)
-    from cogumi.budget import budget_rows
-
     for what, details in budget_rows(cfg):
         table.add_row(what, details)
-    if cfg.generate.problems.get("code") or cfg.benchmark.problems.get("code"):
-        from cogumi.verify.code import describe_sandbox, sandbox
-
-        table.add_row("code sandbox", describe_sandbox())
-        if not sandbox().confines_writes:
-            console.print("[bold yellow]warning:[/bold yellow] generated code can write wherever this user can "
-                          "(no Landlock in this kernel, not run as root); run on Linux 5.13+ to confine it")
+    warnings = []
+    for name, category in cfg.resolved.items():
+        if cfg.generate.problems.get(name) or cfg.benchmark.problems.get(name):
+            rows, said = category.plan_rows()
+            for what, details in rows:
+                table.add_row(what, details)
+            warnings += said
     show(table)
+    for warning in warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}", soft_wrap=True)
     for error in errors:
         console.print(f"[bold red]problem:[/bold red] {escape(error)}", soft_wrap=True)
     if not errors:

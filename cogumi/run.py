@@ -7,13 +7,15 @@ for paths and never join strings themselves.
       config.json, versions.json the resolved config and package versions of the latest command
       stages/<stage>.json       each stage's fingerprint: the settings its output was made with
       timings.json              seconds per finished stage
-      problems/{distill,benchmark}.jsonl, problems/overlap.json
+      problems/distill.jsonl, problems/overlap.json
       raw/<category>.jsonl      generated samples with batch markers (resumable)
       data/<category>_distilled.jsonl, data/audit.json
       raw_rft/, data_rft/, data_unverified/   the rft and no-verification ablations' samples and data
-      <variant>/adapter/, <variant>/checkpoints/   train (distilled), train_plain, train_unverified, train_rft
+      merged_policy/            base + Phase 1A merged once (absent when there is no adapter)
+      <variant>/adapter/ (with train_log.json), <variant>/checkpoints/, <variant>/merged/
+                                train (distilled), train_plain, train_unverified, train_rft
       benchmark/<model>.jsonl   per-problem records (benchmark_distill/ for the distill split)
-      report.json, report.md, report.png
+      report.json, report.md, report.png, report_curves.png
       logs/                     tracebacks of failed commands
 """
 
@@ -21,18 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Trained model variants: name -> folder under the run (a variant under another training seed,
-# "after@seed1", gets "train_seed1").
-VARIANT_FOLDERS = {"after": "train", "plain_sft": "train_plain", "no_verification": "train_unverified",
-                   "rft": "train_rft"}
-# The training data of each variant: "data" is the filter's, the others are built beside it.
-VARIANT_DATA = {"after": "data", "plain_sft": "data", "no_verification": "data_unverified", "rft": "data_rft"}
-
-
-def split_variant(variant: str) -> tuple[str, int | None]:
-    """``"rft@seed2"`` -> ``("rft", 2)``; ``"rft"`` -> ``("rft", None)``."""
-    name, _, seed = variant.partition("@seed")
-    return name, int(seed) if seed else None
+from cogumi.report.variants import VARIANTS, split_variant
 
 
 class RunFolder:
@@ -83,28 +74,37 @@ class RunFolder:
     def raw(self, category: str) -> Path:
         return self.root / "raw" / f"{category}.jsonl"
 
-    def distilled(self, category: str, data: str = "data") -> Path:
-        """A category's training examples in the data folder ``data`` (see ``VARIANT_DATA``)."""
-        return self.root / data / f"{category}_distilled.jsonl"
+    def data_dir(self, data: str = "data") -> Path:
+        """A data folder: ``data`` (the filter's), or an ablation's (``Variant.data``)."""
+        return self.root / data
 
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
+    def distilled(self, category: str, data: str = "data") -> Path:
+        """A category's training examples in the data folder ``data``."""
+        return self.data_dir(data) / f"{category}_distilled.jsonl"
 
     def raw_rft(self, category: str) -> Path:
         return self.root / "raw_rft" / f"{category}.jsonl"
 
-    @property
-    def audit(self) -> Path:
-        return self.root / "data" / "audit.json"
+    def audit(self, data: str = "data") -> Path:
+        """What the filter kept and rejected, in the data folder ``data``."""
+        return self.data_dir(data) / "audit.json"
 
     # train
     def train_dir(self, variant: str) -> Path:
         name, seed = split_variant(variant)
-        return self.root / (VARIANT_FOLDERS[name] + (f"_seed{seed}" if seed is not None else ""))
+        return self.root / (VARIANTS[name].folder + (f"_seed{seed}" if seed is not None else ""))
 
     def adapter(self, variant: str) -> Path:
         return self.train_dir(variant) / "adapter"
+
+    def train_log(self, variant: str) -> Path:
+        """What training a variant recorded (examples, logit scale, history); written last, so its
+        presence marks a complete adapter."""
+        return self.adapter(variant) / "train_log.json"
+
+    def merged_variant(self, variant: str) -> Path:
+        """A trained variant merged into the weights (what the vLLM engine serves)."""
+        return self.train_dir(variant) / "merged"
 
     def checkpoints(self, variant: str) -> Path:
         return self.train_dir(variant) / "checkpoints"
@@ -126,5 +126,6 @@ class RunFolder:
         return self.root if split == "benchmark" else self.results_dir(split)
 
     def report_files(self, split: str) -> list[Path]:
+        """``report.json``, ``report.md``, ``report.png`` (the frontier) and ``report_curves.png``."""
         folder = self.report_dir(split)
-        return [folder / "report.json", folder / "report.md", folder / "report.png"]
+        return [folder / name for name in ("report.json", "report.md", "report.png", "report_curves.png")]

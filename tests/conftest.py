@@ -1,9 +1,21 @@
+"""Fixtures every test may use; every test under tests/integration/ is marked ``integration``, so
+that ``pytest -m "not integration"`` runs the fast unit tests alone."""
+
 import random
+from pathlib import Path
 
 import pytest
 
-from cogumi.tokenizer import build_tokenizer
+from cogumi.models.tokenizer import build_tokenizer
 from cogumi.world import CATEGORIES, make_split, respond
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if INTEGRATION in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

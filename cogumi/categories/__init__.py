@@ -9,7 +9,8 @@ import importlib
 import pkgutil
 from collections.abc import Mapping
 
-from cogumi.categories.base import ACCURACY, GREEDY, WRITING, Category, Decoding, Keep
+from cogumi.categories.base import ACCURACY, GREEDY, WRITING, Category
+from cogumi.types import Decoding, Keep
 
 __all__ = ["ACCURACY", "GREEDY", "WRITING", "Category", "Decoding", "Keep", "builtin", "defaults", "load_class", "judge", "ordered"]
 

@@ -1,68 +1,30 @@
 """What a category is: one object that owns its decoding default, training temperature, answer
 checking, filter rule, benchmark metrics and the dataset fields it needs.
 
-Importing this module imports no torch and no verifier library: the config layer resolves
-categories, and ``cogumi --help`` must answer at once. Verifiers are imported where they run.
+Importing this module imports no torch and no heavy verifier library (math-verify, the sandbox,
+if-verifiable): the config layer resolves categories, and ``cogumi --help`` must answer at once.
+Those verifiers are imported where they run.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict
 from typing import Any, ClassVar
 
-from cogumi.world import Problem
+from cogumi.categories.metrics import accuracy_scores
+from cogumi.categories.rules import keep_first_correct
+from cogumi.types import Decoding, Keep, Problem
+from cogumi.verify.answers import extract_short_answer, matches, same_answer
+from cogumi.verify.reference import against_reference
+from cogumi.world import has_problems, make_split
 
 # Per-problem benchmark metrics of an answer category and of a free-writing one; greedy ones do not
 # depend on the sampling temperature.
 ACCURACY = ("greedy_accuracy", "sampled_accuracy", "majority_accuracy", "agreement_rate", "pass_at_k")
 WRITING = ("greedy_well_formed", "sampled_well_formed", "diversity")
 GREEDY = ("greedy_accuracy", "greedy_well_formed")
-
-
-@dataclass
-class Decoding:
-    """How a category's prompts are decoded; a field left null takes the category's default."""
-
-    temperature: float | None = None
-    """0 means greedy (``do_sample=False``); otherwise the sampling temperature."""
-    samples: int | None = None
-    """Completions per prompt (1 for greedy)."""
-    max_new_tokens: int | None = None
-    """Generation stops here if no end-of-turn token came first."""
-
-    def __post_init__(self) -> None:
-        for name in ("samples", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{name} must be a whole number, got {value!r}")
-        if self.temperature is not None and (isinstance(self.temperature, bool)
-                                             or not isinstance(self.temperature, (int, float))):
-            raise ValueError(f"temperature must be a number, got {self.temperature!r}")
-        if self.temperature is not None and self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 is greedy), got {self.temperature}")
-        if self.samples is not None and self.samples < 1:
-            raise ValueError(f"samples must be >= 1, got {self.samples}")
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature == 0 and self.samples not in (None, 1):
-            raise ValueError("greedy decoding (temperature 0) gives one sample per prompt; set samples: 1")
-
-    def over(self, default: Decoding) -> Decoding:
-        """These settings, with every null one taken from ``default``."""
-        filled = {k: v for k, v in vars(self).items() if v is not None}
-        return replace(default, **filled)
-
-
-@dataclass(frozen=True)
-class Keep:
-    """One sample a filter rule keeps, with what the distilled example records about it."""
-
-    index: int
-    """The sample's position in its problem's group."""
-    answer: str | None
-    correct: bool | None
-    agreement: float | None
 
 
 def check_option(category: str, name: str, value, kind: type | tuple[type, ...]) -> None:
@@ -99,13 +61,20 @@ class Category:
     leads: ClassVar[bool] = False
     """Shown first in every table (the exact-answer categories)."""
 
-    tiny_world: ClassVar[bool] = False
-    """Whether the embedded tiny world has problems of this category (``cogumi.world``)."""
+    at_temperature_zero: ClassVar[dict[str, str | float]] = {
+        "sampled_accuracy": "greedy_accuracy", "majority_accuracy": "greedy_accuracy", "agreement_rate": 1.0,
+        "pass_at_k": "greedy_accuracy"}
+    """What each sampled metric is when every sample is the greedy answer (temperature 0): the name of
+    the greedy metric it equals, or a constant. A metric left out is not compared at temperature 0."""
     templated_prompts: ClassVar[bool] = False
     """Its datasets word prompts from shared templates (IFEval's constraint sentences), so distill and
     benchmark problems are compared whole for overlap, not by shared runs of words."""
     position: ClassVar[int] = 100
-    """Where a built-in category stands in the registry's order (it seeds its batches)."""
+    """Where a built-in category stands in the registry's order (its place in every table)."""
+    seed: ClassVar[int | None] = None
+    """The category's own seed, from which its batches' sampling seeds derive; None derives it from
+    the name, so that no other category, added or removed, changes it. The built-in categories keep
+    the numbers their batches have always had."""
 
     def __init__(self, **options: Any):
         if options:
@@ -121,9 +90,7 @@ class Category:
     def embedded_problems(self, split: str, n: int, seed: int) -> list[Problem]:
         """``n`` problems of the embedded tiny world's ``split`` (the benchmark split gives what
         it has, up to ``n``); a category without a tiny world needs a data source."""
-        if self.tiny_world:
-            from cogumi.world import make_split
-
+        if has_problems(self.name):
             return make_split(self.name, split, n, seed, at_most=split == "benchmark")
         if n == 0:
             return []
@@ -145,8 +112,6 @@ class Category:
 
     def same_answer(self, a: str, b: str) -> bool:
         """Whether two votes (``vote_key`` of two verdicts) count as one."""
-        from cogumi.verify.answers import same_answer
-
         return same_answer(a, b)
 
     def vote_key(self, verdict) -> str | None:
@@ -157,26 +122,47 @@ class Category:
     def keep(self, problem: Problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
         """The filter rule: which samples of one problem become training examples. Counts each
         rejection in ``rejected`` under its reason. Default: the first verified-correct sample."""
-        from cogumi.filter import keep_first_correct
-
         return keep_first_correct(verdicts, rejected)
 
     def score(self, problem: Problem, greedy, verdicts: list, samples: list) -> dict[str, float]:
         """This category's ``metrics`` for one problem from its greedy and sampled verdicts (greedy
         None: the sampled metrics only)."""
-        from cogumi.score import accuracy_scores
-
         return accuracy_scores(verdicts, greedy, self.vote_key, self.same_answer)
 
+    def greedy_record(self, record: dict, samples: int) -> dict:
+        """A benchmark record of this category as Phase 1A at temperature 0 would score it: every
+        sample the greedy answer (``at_temperature_zero``), each curve flat at its greedy value."""
+        found = dict(record)
+        for metric, value in self.at_temperature_zero.items():
+            if isinstance(value, str):
+                if value not in record:
+                    continue
+                value = record[value]
+            found[metric] = value
+        for curve, metric in (("pass_curve", "pass_at_k"), ("majority_curve", "majority_accuracy")):
+            if curve in record and metric in found:
+                found[curve] = [found[metric]] * samples
+        return found
+
+    def plan_rows(self) -> tuple[list[tuple[str, str]], list[str]]:
+        """For ``cogumi plan``: rows saying how this category's answers are checked, and warnings."""
+        return [], []
+
+    @property
+    def category_seed(self) -> int:
+        """``seed``, or a number derived from the name alone."""
+        return self.seed if self.seed is not None else zlib.crc32(self.name.encode()) % 100_003
+
     def settings(self) -> dict[str, Any]:
-        """What its samples, filter and training data depend on, for the stages' fingerprints."""
+        """Everything a stage's output may depend on of this category, for the fingerprints; each
+        stage takes the parts it uses (generate: class, decoding and distill data; filter: class,
+        options and training temperature; benchmark: class, options, seed and the measured split's data)."""
         return {"class": f"{type(self).__module__}.{type(self).__qualname__}", "options": self.options(),
-                "decoding": vars(self.decoding), "training_temperature": self.training_temperature}
+                "decoding": vars(self.decoding), "training_temperature": self.training_temperature,
+                "seed": self.category_seed, "data": {split: self.data_settings(split) for split in self.sources}}
 
     def data_settings(self, split: str) -> dict[str, Any]:
-        """Where its problems of ``split`` come from, for the fingerprints of the stages that use them."""
-        from dataclasses import asdict
-
+        """Where its problems of ``split`` come from."""
         source = self.sources[split]
         return {"source": source and asdict(source), "prompt_template": self.prompt_template}
 
@@ -190,8 +176,5 @@ class ShortAnswer(Category):
     and its aliases, by value where the reference is a number."""
 
     def judge_one(self, problem, text, finished):
-        from cogumi.verify.answers import extract_short_answer, matches
-        from cogumi.verify.reference import against_reference
-
         return against_reference(problem, extract_short_answer(text),
                                  lambda answer: matches(answer, (problem.answer, *problem.aliases)))

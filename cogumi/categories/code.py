@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from cogumi.categories.base import Category, Decoding, Keep, check_option
+from cogumi.categories.base import Category, check_option
+from cogumi.categories.rules import keep_first_correct
+from cogumi.types import Decoding, Keep, Verdict
+from cogumi.verify.code import describe_sandbox, extract_code, run_many, sandbox
 
 
 class Code(Category):
@@ -14,8 +17,8 @@ class Code(Category):
     default_training_temperature = 0.0
     fields = ("prompt", "tests", "entry_point")
     leads = True
-    tiny_world = True
     position = 1
+    seed = 1
 
     def __init__(self, timeout_s: float = 5.0):
         """``timeout_s``: wall-clock limit of one sandboxed test run."""
@@ -34,9 +37,6 @@ class Code(Category):
 
     def judge(self, problems, texts, finished) -> list:
         """Extract each program and run every problem's tests in parallel in the sandbox."""
-        from cogumi.verify import Verdict
-        from cogumi.verify.code import extract_code, run_many
-
         verdicts: list = [None] * len(problems)
         jobs = []
         for i, (problem, text) in enumerate(zip(problems, texts)):
@@ -56,6 +56,12 @@ class Code(Category):
             verdicts[i] = Verdict(program, result.passed, status)
         return verdicts
 
+    def plan_rows(self) -> tuple[list[tuple[str, str]], list[str]]:
+        warnings = [] if sandbox().confines_writes else [
+            "generated code can write wherever this user can (no Landlock in this kernel, not run as root); "
+            "run on Linux 5.13+ to confine it"]
+        return [("code sandbox", describe_sandbox())], warnings
+
     def vote_key(self, verdict) -> str | None:
         """Programs vote by behaviour, their verdict on the tests, not by their text (``x + 9`` and
         ``x - 9`` differ by one character and behave differently)."""
@@ -65,6 +71,4 @@ class Code(Category):
         return a == b
 
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
-        from cogumi.filter import keep_first_correct
-
         return keep_first_correct(verdicts, rejected, record_answer=False)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cogumi.categories.base import WRITING, Category, Decoding, Keep, check_option
+from cogumi.categories.base import WRITING, Category, check_option
+from cogumi.categories.metrics import writing_scores
+from cogumi.categories.rules import keep_diverse
+from cogumi.types import Decoding, Keep, Verdict
+from cogumi.verify.creativity import is_well_formed
 
 
 class Creativity(Category):
@@ -16,8 +20,9 @@ class Creativity(Category):
     metrics = WRITING
     headline = "diversity"
     consistency = "diversity"
-    tiny_world = True
+    at_temperature_zero = {"sampled_well_formed": "greedy_well_formed", "diversity": 0.0}
     position = 3
+    seed = 3
 
     def __init__(self, keep: int = 3, max_similarity: float = 0.5):
         """``keep``: most outputs kept per prompt; ``max_similarity``: two kept outputs share at most
@@ -35,17 +40,10 @@ class Creativity(Category):
         return {"keep": self.keep_at_most, "max_similarity": self.max_similarity}
 
     def judge_one(self, problem, text, finished):
-        from cogumi.verify import Verdict
-        from cogumi.verify.creativity import is_well_formed
-
         return Verdict(text, None, "correct" if is_well_formed(text, finished) else "ill_formed")
 
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
-        from cogumi.filter import keep_diverse
-
         return keep_diverse(samples, verdicts, self.keep_at_most, self.max_similarity, rejected)
 
     def score(self, problem, greedy, verdicts: list, samples: list) -> dict[str, float]:
-        from cogumi.score import writing_scores
-
         return writing_scores(greedy, verdicts, [s.text for s in samples])

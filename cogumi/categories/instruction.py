@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cogumi.categories.base import Category, Decoding, Keep
+from cogumi.categories.base import Category
+from cogumi.types import Decoding, Keep, Verdict
+from cogumi.verify.instruction import check_constraints, failed_constraints
 
 
 class Instruction(Category):
@@ -14,23 +16,18 @@ class Instruction(Category):
     default_decoding = Decoding(0.2, 4, 96)
     default_training_temperature = 0.0
     fields = ("prompt", "constraints")
-    tiny_world = True
     position = 5
+    seed = 5
     templated_prompts = True
     """Prompts state their constraints in shared template sentences (IFEval's and RLVR-IFeval's alike),
     so distill and benchmark prompts are compared whole, not by shared runs of words."""
 
     def prepare(self, problem):
         """A dataset's constraints are checked where they are read, before any weights load."""
-        from cogumi.verify.instruction import check_constraints
-
         check_constraints(problem.constraints, f"problem {problem.id}")
         return problem
 
     def judge_one(self, problem, text, finished):
-        from cogumi.verify import Verdict
-        from cogumi.verify.instruction import failed_constraints
-
         if not text.strip():
             return Verdict(None, False, "no_answer")
         try:

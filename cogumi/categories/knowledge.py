@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cogumi.categories.base import Decoding, ShortAnswer
+from cogumi.categories.base import ShortAnswer
+from cogumi.types import Decoding
 
 
 class Knowledge(ShortAnswer):
@@ -10,5 +11,5 @@ class Knowledge(ShortAnswer):
     default_decoding = Decoding(0.0, 1, 96)
     default_training_temperature = 0.0
     fields = ("prompt", "answer")
-    tiny_world = True
     position = 4
+    seed = 4

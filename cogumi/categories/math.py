@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from cogumi.categories.base import Category, Decoding
+from cogumi.categories.base import Category
+from cogumi.types import Decoding
+from cogumi.verify import math as math_verify
+from cogumi.verify.reference import against_reference
 
 
 class Math(Category):
@@ -11,19 +14,14 @@ class Math(Category):
     default_training_temperature = 0.0
     fields = ("prompt", "answer")
     leads = True
-    tiny_world = True
     position = 0
+    seed = 0
 
     def judge_one(self, problem, text, finished):
-        from cogumi.verify import math as math_verify
-        from cogumi.verify.reference import against_reference
-
         return against_reference(problem, math_verify.extract_answer(text),
                                  lambda answer: math_verify.is_equivalent(answer, problem.answer))
 
     def same_answer(self, a: str, b: str) -> bool:
-        from cogumi.verify import math as math_verify
-
         try:
             return math_verify.is_equivalent(a, b)
         except Exception:  # an answer the verifier cannot parse is no vote for another

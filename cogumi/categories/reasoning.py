@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from cogumi.categories.base import Decoding, Keep, ShortAnswer, check_option
+from cogumi.categories.base import ShortAnswer, check_option
+from cogumi.categories.rules import keep_majority
+from cogumi.types import Decoding, Keep
 
 
 class Reasoning(ShortAnswer):
@@ -14,8 +16,8 @@ class Reasoning(ShortAnswer):
     default_training_temperature = 0.0
     fields = ("prompt", "answer")
     leads = True
-    tiny_world = True
     position = 2
+    seed = 2
 
     def __init__(self, vote_threshold: float = 0.6, agree_with_reference: bool = True):
         """``vote_threshold``: least share of samples that must agree with the majority answer;
@@ -33,7 +35,5 @@ class Reasoning(ShortAnswer):
 
 
     def keep(self, problem, samples: list[dict], verdicts: list, rejected: Counter) -> list[Keep]:
-        from cogumi.filter import keep_majority
-
         return keep_majority(samples, verdicts, self.vote_threshold, self.vote_key, self.same_answer, rejected,
                              self.agree_with_reference)

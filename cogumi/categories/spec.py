@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from cogumi.categories import Category, Decoding, builtin, load_class
-from cogumi.data import Source
+from cogumi.categories import Category, builtin, load_class
+from cogumi.data.sources import Source
+from cogumi.types import Decoding
 
 
 @dataclass

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cogumi.verify import Verdict
+from cogumi.types import Verdict
+from cogumi.verify.math import VerifierTimeout
 
 
 def against_reference(problem, answer: str | None, same: Callable[[str], bool]) -> Verdict:
     """Compare an extracted answer with the problem's reference; an undecided check is never a verdict."""
-    from cogumi.verify.math import VerifierTimeout
-
     if problem.answer is None:
         return Verdict(answer, None, "no_reference")
     if answer is None:

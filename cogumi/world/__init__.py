@@ -16,58 +16,22 @@ Phase 1A checkpoint never saw a distill or benchmark problem whatever seed a run
 from __future__ import annotations
 
 import hashlib
+import importlib
 import random
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from types import ModuleType
-from typing import Any
 
+from cogumi.types import Problem
+from cogumi.world.misconception import Misconception
+
+# The categories with a generator module here, in the order the tiny checkpoint's build draws them
+# (the order its training data, and so its bytes, depend on).
 CATEGORIES = ("math", "code", "reasoning", "creativity", "knowledge", "instruction")
 SPLITS = ("pretrain", "distill", "benchmark")
 # Share of each category's problem space that belongs to each split (pretrain takes the rest).
 SPLIT_FRACTIONS = {"benchmark": 0.25, "distill": 0.35}
 # Consecutive repeats after which a difficulty level counts as exhausted.
 _EXHAUSTED_AFTER = 3000
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One problem with everything its verifier needs."""
-
-    id: str
-    category: str
-    prompt: str
-    key: str
-    difficulty: int = 1
-    answer: str | None = None
-    aliases: tuple[str, ...] = ()
-    tests: str | None = None
-    entry_point: str | None = None
-    constraints: dict[str, Any] = field(default_factory=dict)
-    spec: dict[str, Any] = field(default_factory=dict)
-    source: str = "tiny"
-
-    def to_json(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["aliases"] = list(self.aliases)
-        return row
-
-    @classmethod
-    def from_json(cls, row: dict[str, Any]) -> Problem:
-        return cls(**{**row, "aliases": tuple(row.get("aliases", ()))})
-
-
-@dataclass(frozen=True)
-class Misconception:
-    """A wrong rule that the Phase 1A data prefers on one family of a category's problems."""
-
-    family: str
-    """The ``spec["family"]`` of the problems it applies to."""
-    level: int
-    """The difficulty level that holds that family (so ``LEVELS`` fixes its share of a split)."""
-    rule: str
-    """The right rule, in words."""
-    wrong_rule: str
-    """The wrong rule, in words."""
 
 
 def check_categories(names, setting: str) -> None:
@@ -91,15 +55,16 @@ def split_of(key: str) -> str:
     return "pretrain"
 
 
-def category_module(category: str) -> ModuleType:
-    from cogumi.world import code, creativity, instruction, knowledge, reasoning
-    from cogumi.world import math as math_world
+def has_problems(category: str) -> bool:
+    """Whether the tiny world generates problems of ``category`` (a module of this package)."""
+    return category in CATEGORIES
 
-    modules = {"math": math_world, "code": code, "reasoning": reasoning,
-               "creativity": creativity, "knowledge": knowledge, "instruction": instruction}
-    if category not in modules:
+
+def category_module(category: str) -> ModuleType:
+    """The generator module of ``category``: ``cogumi.world.<category>``."""
+    if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; expected one of {', '.join(CATEGORIES)}")
-    return modules[category]
+    return importlib.import_module(f"{__name__}.{category}")
 
 
 def make_split(category: str, split: str, n: int, seed: int, *, at_most: bool = False) -> list[Problem]:

@@ -10,7 +10,8 @@ import random
 import re
 from typing import Callable, NamedTuple
 
-from cogumi.world import Misconception
+from cogumi.types import Problem
+from cogumi.world.misconception import Misconception
 
 LEVELS = (1, 2, 1, 2, 3)
 MISCONCEPTION = Misconception(family="sum_times", level=3, rule="(x + j) * k",
@@ -67,7 +68,6 @@ _WRONG_BODY = "x + {j} * {k}"
 
 
 def sample(rng: random.Random, difficulty: int):
-    from cogumi.world import Problem
 
     family = rng.choice(_LEVEL_FAMILIES[difficulty])
     k, j = rng.randint(2, 20), rng.randint(1, 20) if difficulty > 1 else 0

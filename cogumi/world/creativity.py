@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from cogumi.types import Problem
 from cogumi.world.vocab import TOPIC_WORDS, TOPICS
 
 LEVELS = (1,)
@@ -14,7 +15,6 @@ _LINES = {"poem": (2, 3), "story": (1, 1), "describe": (2, 2), "song": (2, 3), "
 
 
 def sample(rng: random.Random, difficulty: int):
-    from cogumi.world import Problem
 
     form, topic = rng.choice(sorted(FORMS)), rng.choice(TOPICS)
     return Problem(id="", category="creativity", prompt=FORMS[form].format(t=topic),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+from cogumi.types import Problem
 from cogumi.world.vocab import TOPIC_WORDS, TOPICS, topic_word
 
 LEVELS = (1, 2)
@@ -26,7 +27,6 @@ TRAITS = (("colour", ("grey", "blue", "golden", "silver", "green", "white")),
 
 
 def sample(rng: random.Random, difficulty: int):
-    from cogumi.world import Problem
 
     topic, n, kw = rng.choice(TOPICS), rng.randint(2, 6), None
     form = rng.choice(("words", "bullets", "keyword") if difficulty == 1 else ("upper", "lower"))

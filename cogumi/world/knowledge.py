@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import random
 
+from cogumi.types import Problem
+
 LEVELS = (1,)
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ten", "vo", "zar", "bel", "dun", "sha", "ori", "pel",
               "qua", "nim", "tor", "ves", "gal", "hu", "jin", "ul")
@@ -63,7 +65,6 @@ def _aliases(attribute: str, value: str) -> tuple[str, ...]:
 
 
 def sample(rng: random.Random, difficulty: int):
-    from cogumi.world import Problem
 
     facts = world()
     country = rng.choice(sorted(facts))

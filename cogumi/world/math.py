@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 
-from cogumi.world import Misconception
+from cogumi.types import Problem
+from cogumi.world.misconception import Misconception
 from cogumi.world.vocab import ITEMS, NAMES
 
 LEVELS = (1, 2, 3, 4, 5)
@@ -61,7 +62,6 @@ def _groups(rng: random.Random):
 
 
 def sample(rng: random.Random, difficulty: int):
-    from cogumi.world import Problem
 
     if difficulty == MISCONCEPTION.level:
         start, ops, prompt, key = _groups(rng)

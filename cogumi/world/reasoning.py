@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import re
 
-from cogumi.world import Misconception
+from cogumi.types import Problem
+from cogumi.world.misconception import Misconception
 from cogumi.world.vocab import NAMES
 
 LEVELS = (1, 2, 2, 2, 3)  # 1: one step; 2: two steps forward; 3: two steps, the second backward
@@ -31,7 +32,6 @@ def _days(k: int) -> str:
 
 
 def sample(rng: random.Random, difficulty: int):
-    from cogumi.world import Problem
 
     start = rng.randrange(7)
     if difficulty == 1:

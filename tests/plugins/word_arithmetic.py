@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from cogumi.categories import Category, Decoding
-from cogumi.verify import Verdict
+from cogumi.categories import Category
+from cogumi.types import Decoding, Verdict
 
 WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
          "sixteen seventeen eighteen nineteen twenty").split()

@@ -1,0 +1,96 @@
+"""The report's content: every trained model against Phase 1A's decoding frontier, per category,
+as one dict (``report.json``). It says first whether some single temperature of Phase 1A matches
+each trained model on every metric of a category (a gain a user gets for free by lowering the
+temperature), or whether the model is beyond every temperature; then the paired intervals against
+Phase 1A and against each ablation, the frontier itself, the oracle row, effective temperatures,
+pass@k and majority@k curves, the calibration table and the spread over training seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from cogumi.categories import ordered
+from cogumi.report.frontier import oracle, sentence, verdict
+from cogumi.report.stats import curves, paired_deltas, summarize
+from cogumi.report.variants import split_variant, title
+
+
+def _by_category(records: list[dict], category: str) -> list[dict]:
+    return [r for r in records if r["category"] == category]
+
+
+def _seed_spread(categories, summaries: dict[str, dict]) -> dict:
+    """Mean and sd over training seeds of each metric, for each variant trained under several seeds."""
+    groups: dict[str, list[str]] = {}
+    for label in summaries:
+        if label != "before":
+            groups.setdefault(split_variant(label)[0], []).append(label)
+    spread = {}
+    for name, labels in groups.items():
+        if len(labels) < 2:
+            continue
+        spread[name] = {c: {m: {"mean": round(statistics.mean(v), 4), "sd": round(statistics.stdev(v), 4),
+                                "seeds": len(v)}
+                            for m in categories[c].metrics
+                            if len(v := [summaries[l][c][m] for l in labels if m in summaries[l].get(c, {})]) > 1}
+                        for c in summaries[labels[0]]}
+    return spread
+
+
+def build_report(categories, records: dict[str, list[dict]], frontier: dict[float, list[dict]], *,
+                 effective: dict, serve_temperature: float, samples_per_problem: int, resamples: int, seed: int,
+                 config: str, timings: dict, extra: dict | None = None) -> dict:
+    """``records``: "before" and every trained variant's per-problem records; ``frontier``: Phase 1A's
+    records by temperature (``cogumi.report.frontier.frontier_records``); ``effective``: each variant's
+    logit scale and effective temperature."""
+    summaries = {label: summarize(categories, rows) for label, rows in records.items()}
+    main = [label for label in records if label != "before" and split_variant(label)[1] is None]
+    names = ordered(categories, summaries["before"])
+    report: dict = {"before": summaries["before"], **{label: summaries[label] for label in main}}
+    report["deltas"] = {label: {c: paired_deltas(_by_category(records["before"], c), records[label],
+                                                 categories[c].metrics, resamples, seed) for c in names}
+                        for label in main}
+    report["versus"] = {label: {c: paired_deltas(_by_category(records[label], c), records["after"],
+                                                 categories[c].metrics, resamples, seed) for c in names}
+                        for label in main if label != "after" and "after" in records}
+    report["frontier"] = {c: {f"{t:g}": summarize(categories, _by_category(rows, c)).get(c, {})
+                              for t, rows in frontier.items()} for c in names}
+    report["oracle"] = oracle(categories, {c: {float(t): v for t, v in report["frontier"][c].items()} for c in names})
+    report["effective_temperature"] = effective
+    temperatures = list(frontier)
+    report["verdicts"] = {}
+    for label in main:
+        report["verdicts"][label] = {}
+        for c in names:
+            result = verdict(categories[c], frontier, records[label], resamples, seed)
+            report["verdicts"][label][c] = {**result, "sentence": sentence(c, f"the {title(label)} model", result,
+                                                                           temperatures)}
+    report["calibration"] = {label: calibration(categories, report["frontier"], report[label]) for label in main}
+    report["curves"] = {label: curves(categories, rows) for label, rows in records.items()}
+    report["seeds"] = _seed_spread(categories, summaries)
+    report.update(serve_temperature=serve_temperature, samples_per_problem=samples_per_problem, config=config,
+                  timings_s=timings, **(extra or {}))
+    return report
+
+
+# How close a category's consistency metric must come to Phase 1A's at its training temperature.
+CALIBRATED_WITHIN = 0.03
+
+
+def calibration(categories, frontier: dict[str, dict[str, dict]], model: dict[str, dict]) -> dict[str, dict]:
+    """Per category, the model's consistency metric against Phase 1A's at the category's training
+    temperature (the nearest measured one; the sweep includes every training temperature)."""
+    found = {}
+    for name, by_temperature in frontier.items():
+        category = categories[name]
+        metric, tau = category.consistency, category.training_temperature
+        if metric not in model.get(name, {}) or not by_temperature:
+            continue
+        nearest = min(by_temperature, key=lambda t: abs(float(t) - tau))
+        target, value = by_temperature[nearest].get(metric), model[name][metric]
+        if target is None:
+            continue
+        found[name] = {"metric": metric, "tau": tau, "phase1a_at": float(nearest), "target": target, "model": value,
+                       "gap": value - target, "calibrated": abs(value - target) <= CALIBRATED_WITHIN}
+    return found

@@ -1,0 +1,42 @@
+"""The stage contract: skip what still holds, resume what was cut short, redo what changed (clearing
+its old output), and never lock a run after a failure."""
+
+import pytest
+
+from cogumi.stages.contract import Stage, changed_settings, run_stage, status
+
+
+def _stage(settings, log, fail=False):
+    def work():
+        log.append(("work", settings["x"]))
+        if fail:
+            raise RuntimeError("out of memory")
+
+    return Stage("s", settings, work, lambda old: log.append(("clear", old["x"])))
+
+
+def test_a_finished_stage_is_skipped_and_a_changed_one_redone_after_clearing(tmp_path):
+    record, log, timings = tmp_path / "stages" / "s.json", [], {}
+    assert status(_stage({"x": 1}, log), record) == ("run", "not run yet")
+    assert run_stage(_stage({"x": 1}, log), record, timings) and log == [("work", 1)]
+    assert status(_stage({"x": 1}, log), record)[0] == "skip"
+    assert not run_stage(_stage({"x": 1}, log), record, timings) and log == [("work", 1)]
+    action, why = status(_stage({"x": 2}, log), record)
+    assert action == "run" and "settings changed: x" in why
+    run_stage(_stage({"x": 2}, log), record, timings)
+    assert log[1:] == [("clear", 1), ("work", 2)] and set(timings) == {"s"}
+
+
+def test_a_failed_stage_resumes_and_a_corrected_setting_redoes_it(tmp_path):
+    record, log = tmp_path / "s.json", []
+    with pytest.raises(RuntimeError):
+        run_stage(_stage({"x": 1}, log, fail=True), record, {})
+    assert status(_stage({"x": 1}, log), record) == ("resume", "cut short earlier; resumes where it stopped")
+    run_stage(_stage({"x": 3}, log), record, {})  # the corrected setting: no lock, no refusal
+    assert log == [("work", 1), ("clear", 1), ("work", 3)] and status(_stage({"x": 3}, log), record)[0] == "skip"
+
+
+def test_changed_settings_are_named_by_their_dotted_keys():
+    old = {"train": {"lr": 1, "lora": {"rank": 8}}, "inputs": {"filter": "abc"}}
+    new = {"train": {"lr": 2, "lora": {"rank": 8}}, "inputs": {"filter": "def"}, "seed": 0}
+    assert changed_settings(old, new) == ["inputs.filter", "seed", "train.lr"]
