@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
+from weakref import WeakKeyDictionary
 
-from cogumi.models.chat import extract_response
 from cogumi.types import Completion, Decoding
 
 # What a Decoding leaves null: one greedy completion of at most 96 tokens.
@@ -90,8 +90,9 @@ def render_prompts(tokenizer, prompts: list[str]) -> list[str]:
 
 
 def stop_ids(model, tokenizer) -> list[int]:
-    """The tokens that end a turn: the generation config's end tokens, the tokenizer's, Llama 3's
-    ``<|eot_id|>``. ``model`` is a loaded model or a model folder."""
+    """The tokens that end a turn: the generation config's end tokens, the tokenizer's end token, and
+    the token the model's chat template writes after an assistant message (``end_of_turn_ids``).
+    ``model`` is a loaded model or a model folder."""
     if isinstance(model, (str, Path)):
         from transformers import AutoConfig, GenerationConfig
 
@@ -102,12 +103,45 @@ def stop_ids(model, tokenizer) -> list[int]:
     else:
         ids = model.generation_config.eos_token_id
     ids = [ids] if isinstance(ids, int) else list(ids or [])
-    return sorted(set(ids) | {tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|eot_id|>")} - {None})
+    return sorted(set(ids) | {tokenizer.eos_token_id} | set(end_of_turn_ids(tokenizer)) - {None})
+
+
+_PROBE = "Cogumi probe reply"
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The special token the chat template closes an assistant message with (``<|eot_id|>`` in
+    Llama 3's, ``<|im_end|>`` in ChatML, ``<end_of_turn>`` in Gemma's, ``</s>`` in Mistral's), read
+    off the template itself by rendering one exchange; none when the template writes no special
+    token there or cannot render it."""
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": _PROBE}],
+                                             tokenize=False)
+    except Exception:  # a template that refuses the probe exchange (it then says why when prompts render)
+        return []
+    if _PROBE not in text:
+        return []
+    after = tokenizer(text.rsplit(_PROBE, 1)[1], add_special_tokens=False)["input_ids"]
+    return after[:1] if after and after[0] in special_ids(tokenizer) else []
+
+
+def special_ids(tokenizer) -> frozenset[int]:
+    """Every special token of ``tokenizer``: its named ones and its added tokens marked special."""
+    if tokenizer not in _SPECIAL:
+        added = {i for i, token in getattr(tokenizer, "added_tokens_decoder", {}).items() if token.special}
+        _SPECIAL[tokenizer] = frozenset(tokenizer.all_special_ids) | added
+    return _SPECIAL[tokenizer]
+
+
+_SPECIAL: WeakKeyDictionary = WeakKeyDictionary()  # a tokenizer's special ids, read once
 
 
 def completion(tokenizer, tokens: list[int], stop: list[int]) -> Completion:
-    """A generated token sequence as a ``Completion``: cut after its first end-of-turn token
-    (padding past it dropped), decoded, and the assistant's response taken out."""
+    """A generated token sequence as a ``Completion``: kept up to its first end-of-turn token
+    (padding past it dropped); the response is the text before its first special token of any kind
+    (an end-of-turn, or a new turn's header the model started without closing its own)."""
     ended = next((k for k, t in enumerate(tokens) if t in stop), None)
     kept = tokens if ended is None else tokens[:ended + 1]
-    return Completion(extract_response(tokenizer.decode(kept, skip_special_tokens=False)), ended is not None, len(kept))
+    special = special_ids(tokenizer)
+    text_end = next((k for k, t in enumerate(kept) if t in special), len(kept))
+    return Completion(tokenizer.decode(kept[:text_end], skip_special_tokens=False).strip(), ended is not None, len(kept))

@@ -1,12 +1,9 @@
-"""Chat format in Llama-3.1-Instruct's structure: role headers and an end-of-turn token.
-
-The same rendering and response extraction serve the tiny model and Llama-3.1, so nothing
-downstream knows which one it is talking to.
-"""
+"""The tiny model's chat format, in Llama-3.1-Instruct's structure: role headers and an end-of-turn
+token. Nothing downstream reads it: engines render prompts with whatever template the model's
+tokenizer carries and end responses at that template's own end-of-turn token
+(``cogumi.engines.base``)."""
 
 from __future__ import annotations
-
-import re
 
 BOS = "<|begin_of_text|>"
 EOS = "<|end_of_text|>"
@@ -24,23 +21,3 @@ CHAT_TEMPLATE = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
 )
-
-_TURN = re.compile(re.escape(HEADER_START) + r"(\w+)" + re.escape(HEADER_END) + r"\n\n(.*?)(?:" + re.escape(EOT) + r"|$)", re.S)
-_ASSISTANT = HEADER_START + "assistant" + HEADER_END + "\n\n"
-
-
-def parse_chat(text: str) -> list[dict[str, str]]:
-    """The messages of a rendered conversation, in order (an unfinished last turn included)."""
-    return [{"role": role, "content": content} for role, content in _TURN.findall(text)]
-
-
-def extract_response(text: str) -> str:
-    """The last assistant turn of ``text``, cut at the end-of-turn (or end-of-text) token.
-
-    Accepts a whole rendered conversation or only the generated continuation.
-    """
-    if _ASSISTANT in text:
-        text = text.rsplit(_ASSISTANT, 1)[1]
-    for stop in (EOT, EOS, HEADER_START):
-        text = text.split(stop, 1)[0]
-    return text.strip()

@@ -12,7 +12,6 @@ from cogumi.config import TrainConfig
 from cogumi.engines.base import completion, render_prompts, stop_ids
 from cogumi.engines.hf import generate
 from cogumi.engines.vllm import VllmEngine
-from cogumi.models.chat import extract_response
 from cogumi.models.load import save_merged
 from cogumi.perf.harness import PeakMemory, PerfConfig, greedy_prompts, load, long_prompts, measure
 from cogumi.training.trainer import make_trainer
@@ -53,7 +52,7 @@ def _naive(cfg: PerfConfig) -> dict:
                                  pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
             new = out[0, ids.shape[1]:].tolist()
             tokens += len(new)
-            texts.append(extract_response(tokenizer.decode(new, skip_special_tokens=False)))
+            texts.append(completion(tokenizer, new, stop).text)
         return time.perf_counter() - started, {"tokens": tokens, "texts": texts}
 
     return measure(run, cfg.repeats)

@@ -11,12 +11,12 @@ import yaml
 from peft import LoraConfig, get_peft_model
 from support import FIXTURES, ROOT
 
-from cogumi.config import CategorySpec, LlamaDims, OverlapConfig
+from cogumi.config import CategorySpec, OverlapConfig
 from cogumi.data.overlap import check_overlap
 from cogumi.data.sources import Source, load_problems, read_rows, to_problems
-from cogumi.engines.hf import render_prompts
-from cogumi.models.chat import EOT, SPECIAL_TOKENS, extract_response
-from cogumi.models.load import build_llama
+from cogumi.engines.base import completion, render_prompts, stop_ids
+from cogumi.models.chat import EOT, SPECIAL_TOKENS
+from cogumi.models.load import LlamaDims, build_llama
 from cogumi.world import CATEGORIES
 
 LLAMA31_TEMPLATE = (FIXTURES / "llama31_chat_template.jinja").read_text()
@@ -76,7 +76,8 @@ def test_llama31_template_renders_and_responses_are_extracted(llama31):
     rendered = render_prompts(tok, ["What is 2+2?"])[0]
     assert "Cutting Knowledge Date: December 2023" in rendered
     assert rendered.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
-    assert extract_response(rendered + "It is \\boxed{4}." + EOT + "junk") == "It is \\boxed{4}."
+    generated = tok("It is \\boxed{4}." + EOT + "junk", add_special_tokens=False)["input_ids"]
+    assert completion(tok, generated, stop_ids(llama31 / "base", tok)).text == "It is \\boxed{4}."
 
 
 def _category(name: str, template: str = "{prompt}", **sources):

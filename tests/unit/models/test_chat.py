@@ -1,4 +1,5 @@
-from cogumi.models.chat import EOT, extract_response, parse_chat
+from cogumi.engines.base import completion, render_prompts, stop_ids
+from cogumi.models.chat import EOT
 
 
 def test_tokenizer_round_trips_text(tokenizer):
@@ -27,20 +28,30 @@ def test_special_tokens_are_single_ids(tokenizer):
     assert tokenizer.eos_token == EOT and tokenizer.pad_token_id != tokenizer.eos_token_id
 
 
-def test_chat_template_renders_llama_structure_and_parses_back(tokenizer):
+def test_chat_template_renders_llama_structure(tokenizer):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 3?"},
                 {"role": "assistant", "content": "2 + 3 = 5. The answer is \\boxed{5}."}]
     text = tokenizer.apply_chat_template(messages, tokenize=False)
     assert text == ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
                     "<|start_header_id|>user<|end_header_id|>\n\nWhat is 2 + 3?<|eot_id|>"
                     "<|start_header_id|>assistant<|end_header_id|>\n\n2 + 3 = 5. The answer is \\boxed{5}.<|eot_id|>")
-    assert parse_chat(text) == messages
-    assert extract_response(text) == messages[-1]["content"]
 
 
 def test_generation_prompt_and_response_extraction(tokenizer):
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True, tokenize=False)
+    prompt = render_prompts(tokenizer, ["Hi"])[0]
     assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
-    generated = "Hello there.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nignored"
-    assert extract_response(prompt + generated) == "Hello there."
-    assert extract_response("cut short without end") == "cut short without end"
+    stop = stop_ids(_no_config(), tokenizer)
+    assert tokenizer.convert_tokens_to_ids(EOT) in stop
+    generated = tokenizer("Hello there.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nignored",
+                          add_special_tokens=False)["input_ids"]
+    done = completion(tokenizer, generated, stop)
+    assert done.text == "Hello there." and done.finished and done.tokens == generated.index(stop[0]) + 1
+    cut = completion(tokenizer, tokenizer("cut short without end", add_special_tokens=False)["input_ids"], stop)
+    assert cut.text == "cut short without end" and not cut.finished
+
+
+def _no_config():
+    class Model:  # a loaded model whose generation config names no end token
+        class generation_config:
+            eos_token_id = None
+    return Model()
