@@ -26,32 +26,18 @@ def _positive(owner: str, **values) -> None:
         raise ValueError(", ".join(f"{prefix}{k} must be > 0 (got {v})" for k, v in bad.items()))
 
 
-@dataclass
-class LlamaDims:
-    """Dimensions of a Llama-architecture model built from scratch."""
-
-    hidden_size: int = 128
-    """Width of the residual stream."""
-    intermediate_size: int = 384
-    """Width of the MLP's hidden layer."""
-    num_hidden_layers: int = 4
-    """Number of transformer blocks."""
-    num_attention_heads: int = 4
-    """Number of query heads."""
-    num_key_value_heads: int = 2
-    """Number of key/value heads (grouped-query attention when fewer than the query heads)."""
-    max_position_embeddings: int = 256
-    """Longest sequence the model is built for."""
+TINY_BASE, TINY_ADAPTER = "checkpoints/tiny/base", "checkpoints/tiny/phase1a"  # the shipped tiny model
 
 
 @dataclass
 class ModelConfig:
     """The policy model: a base plus its Phase 1A adapter."""
 
-    base: str = "checkpoints/tiny/base"
+    base: str = TINY_BASE
     """Folder or hub id of the base model (and tokenizer)."""
-    adapter: str | None = "checkpoints/tiny/phase1a"
-    """Folder or hub id of the Phase 1A LoRA adapter; null for the base alone."""
+    adapter: str | None = TINY_ADAPTER
+    """Folder or hub id of the Phase 1A LoRA adapter; null when the base model itself is the policy
+    (an instruct or already merged model): every stage, the report and export then use it as Phase 1A."""
     load_in_4bit: bool = False
     """Quantise the base to 4-bit NF4 with bitsandbytes (CUDA only)."""
     dtype: str = "float32"
@@ -259,8 +245,9 @@ class BenchmarkConfig:
     """Benchmark-split problems per category (capped at what the split holds)."""
     samples_per_problem: int = 8
     """Samples per problem at the experiment's ``serve_temperature``."""
-    max_new_tokens: int = 96
-    """Generation limit per response."""
+    max_new_tokens: int | dict[str, int] = 96
+    """Generation limit per response: one for every category, or one per category with a default for
+    the rest ({math: 384, knowledge: 32, default: 96})."""
     batch_size: int = 32
     """Prompts per generation batch."""
     bootstrap: int = 1000
@@ -283,8 +270,20 @@ class BenchmarkConfig:
             raise ValueError(f"benchmark.split must be one of {list(MEASURED_SPLITS)}, got {self.split!r}")
         if self.samples_per_problem < 2:
             raise ValueError("benchmark.samples_per_problem must be >= 2 for agreement to mean anything")
-        _positive("benchmark", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                  bootstrap=self.bootstrap)
+        if isinstance(self.max_new_tokens, dict):
+            bad = {k: v for k, v in self.max_new_tokens.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+            if bad:
+                raise ValueError(f"benchmark.max_new_tokens must be > 0 for every category (whole numbers), got {bad}")
+            _positive("benchmark", batch_size=self.batch_size, bootstrap=self.bootstrap)
+        else:
+            _positive("benchmark", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+                      bootstrap=self.bootstrap)
+
+    def tokens_for(self, category: str) -> int:
+        """The generation limit of ``category``'s answers."""
+        if not isinstance(self.max_new_tokens, dict):
+            return self.max_new_tokens
+        return self.max_new_tokens.get(category, self.max_new_tokens.get("default"))
 
 
 # Trained variants beside the distilled model ("after"), each a switch in ``ablations``.
@@ -354,6 +353,12 @@ class Experiment:
         self.resolved = resolve_categories(self.categories)
         check_counts(self.generate.problems, self.resolved, "generate.problems")
         check_counts(self.benchmark.problems, self.resolved, "benchmark.problems")
+        if isinstance(limits := self.benchmark.max_new_tokens, dict):
+            named = {k: 0 for k in limits if k != "default"}
+            check_counts(named, self.resolved, "benchmark.max_new_tokens")
+            if "default" not in limits and (missing := [c for c in self.resolved if c not in limits]):
+                raise ValueError(f"benchmark.max_new_tokens names no limit for {missing}; add them or a default "
+                                 f"({{default: 96, ...}})")
         if self.train.categories is not None:
             check_counts({c: 0 for c in self.train.categories}, self.resolved, "train.categories")
         unknown = sorted(set(self.ablations) - set(ABLATIONS))

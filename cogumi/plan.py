@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from cogumi.config import TINY_ADAPTER, TINY_BASE
 from cogumi.console import console, show
 from cogumi.data.sources import source_problems
 from cogumi.engines import engine_class
@@ -22,11 +23,20 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
     m = cfg.model
     where = "local folder" if Path(m.base).expanduser().exists() else "hub id, downloaded on first use"
     rows.append(("base model", f"{m.base} ({where}), dtype {m.dtype}" + (", 4-bit NF4" if m.load_in_4bit else "")))
-    rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base once)" if m.adapter else "none"))
+    rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base once)" if m.adapter else
+                 "none: the base model itself is the policy (Phase 1A)"))
     if m.load_in_4bit and (problem := four_bit_problem()):
         errors.append(problem)
+    if m.adapter == TINY_ADAPTER and m.base != TINY_BASE:
+        errors.append(f"model.adapter is still the tiny checkpoint's ({TINY_ADAPTER}) while model.base is {m.base!r}; "
+                      "set model.adapter: null when your model itself is the policy (Phase 1A, e.g. an "
+                      "instruct or already merged model), or name the LoRA adapter trained on it")
+        return rows, errors
     try:
         check_base(m.base)
+    except (FileNotFoundError, ValueError) as error:
+        errors.append(str(error))
+    try:
         if m.adapter:
             check_adapter(m.adapter)
             check_adapter_matches(m.base, m.adapter)
@@ -39,6 +49,29 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
         rows.append((f"engine: {name}", f"{stages}: {where}"))
         errors += problems
     return rows, errors
+
+
+def _template_rows(cfg) -> list[tuple[str, str]]:
+    """The stop tokens and one rendered prompt per category, from the base model's own tokenizer (a
+    local folder or the hub cache; no weights)."""
+    from cogumi.engines.base import render_prompts, stop_ids
+
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model.base, local_files_only=True)
+        stops = stop_ids(cfg.model.base, tokenizer)
+    except Exception as error:  # not local, or unreadable: check_base says why
+        return [("chat template", f"not read ({type(error).__name__})")]
+    rows = [("stop tokens", ", ".join(f"{tokenizer.convert_ids_to_tokens(i)!r} ({i})" for i in stops)
+             + " (responses end at the first)")]
+    if not tokenizer.chat_template:
+        return rows + [("chat template", "none: the tokenizer has no chat template, so prompts cannot be rendered")]
+    for name, category in cfg.resolved.items():
+        if cfg.generate.problems.get(name) or cfg.benchmark.problems.get(name):
+            rendered = render_prompts(tokenizer, [category.prompt_template.format(prompt="<problem>")])[0]
+            rows.append((f"{name} prompt", repr(rendered)))
+    return rows
 
 
 def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
@@ -94,7 +127,7 @@ def plan(cfg) -> list[str]:
     table = Table(title=f"cogumi fit plan for {cfg.output_dir}", show_lines=False)
     table.add_column("what")
     table.add_column("details")
-    for what, details in output_rows + model_rows + data_rows:
+    for what, details in output_rows + model_rows + _template_rows(cfg) + data_rows:
         table.add_row(what, details)
     policies = ", ".join(f"{n} T={c.decoding.temperature} x{c.decoding.samples}" for n, c in cfg.resolved.items())
     temperatures = {n: c.training_temperature for n, c in cfg.resolved.items()}

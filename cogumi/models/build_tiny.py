@@ -17,9 +17,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cogumi.config import LlamaDims
 from cogumi.console import Meter, console
 from cogumi.files import write_json
+from cogumi.models.load import LlamaDims
 from cogumi.types import Problem
 from cogumi.world import CATEGORIES, check_categories, draw_pretrain, in_misconception_family, misconception_of, respond
 from cogumi.world.knowledge import fact_prompts

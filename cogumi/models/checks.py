@@ -44,12 +44,57 @@ def check_output_dir(output_dir: str) -> str:
 
 
 def check_base(base: str) -> None:
-    """Fail early when ``base`` names a local folder that is missing or holds no model."""
+    """Fail early when ``base`` names a GGUF file, a local folder that is missing or holds no model,
+    or a hub id that is neither in the local cache nor reachable."""
+    gguf = _gguf_in(base)
+    if gguf is not None:
+        raise ValueError(f"model.base {base!r} is a GGUF checkpoint; convert it once with `cogumi import-gguf "
+                         f"{gguf} --output DIR` and point model.base at DIR")
     folder = _local_folder(base, "base model", "config.json and the weights, or a hub id such as "
                                                "meta-llama/Llama-3.1-8B-Instruct")
-    if folder is not None and not (folder / "config.json").exists():
+    if folder is None:
+        check_hub_model(base)
+    elif not (folder / "config.json").exists():
         raise FileNotFoundError(f"base model folder {base!r} has no config.json; it must be the output of "
                                 "save_pretrained (or a downloaded hub snapshot)")
+
+
+def _gguf_in(path: str) -> Path | None:
+    """The GGUF file ``path`` is, or the one a folder without config.json holds."""
+    found = Path(path).expanduser()
+    if found.is_file() and found.suffix.lower() == ".gguf":
+        return found
+    if found.is_dir() and not (found / "config.json").exists():
+        return next(iter(sorted(found.glob("*.gguf"))), None)
+    return None
+
+
+def check_hub_model(repo: str) -> None:
+    """Fail early when hub id ``repo`` is neither in the local Hugging Face cache nor reachable."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        return
+    fix = (f"download it where there is a network (`hf download {repo}`) and point model.base at the "
+           f"folder, or pass a local model folder")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False"):
+        raise ValueError(f"model.base {repo!r} is a hub id that is not in the local cache, and HF_HUB_OFFLINE "
+                         f"is set; {fix}")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        HfApi().model_info(repo, timeout=10)
+    except GatedRepoError:
+        return  # it exists; loading it needs a token with access, which transformers reports itself
+    except RepositoryNotFoundError:
+        raise ValueError(f"model.base {repo!r} is not a local folder and the hub has no such model; "
+                         f"check the name, or pass a local model folder") from None
+    except HfHubHTTPError:
+        return  # the hub answered
+    except Exception as error:  # no network: DNS, connection, timeout
+        raise ValueError(f"model.base {repo!r} is a hub id that is not in the local cache, and the hub cannot "
+                         f"be reached ({type(error).__name__}: {str(error)[:120]}); {fix}") from None
 
 
 def check_adapter(adapter: str) -> None:

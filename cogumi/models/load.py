@@ -15,13 +15,31 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from cogumi.config import LlamaDims
 from cogumi.models.chat import PAD
 from cogumi.models.checks import check_adapter, check_adapter_matches, check_base
 
 FULL_PRECISION = "float32"  # what merges compute in
+
+
+@dataclass
+class LlamaDims:
+    """Dimensions of a Llama-architecture model built from scratch."""
+
+    hidden_size: int = 128
+    """Width of the residual stream."""
+    intermediate_size: int = 384
+    """Width of the MLP's hidden layer."""
+    num_hidden_layers: int = 4
+    """Number of transformer blocks."""
+    num_attention_heads: int = 4
+    """Number of query heads."""
+    num_key_value_heads: int = 2
+    """Number of key/value heads (grouped-query attention when fewer than the query heads)."""
+    max_position_embeddings: int = 256
+    """Longest sequence the model is built for."""
 
 
 def build_llama(dims: LlamaDims, tokenizer, seed: int):

@@ -12,9 +12,8 @@ import pytest
 import yaml
 from support import ROOT
 
-from cogumi.config import LlamaDims
 from cogumi.engines.batches import read_batches
-from cogumi.models.load import build_llama
+from cogumi.models.load import LlamaDims, build_llama
 from cogumi.stages.filter import validate_example
 from cogumi.world import CATEGORIES
 

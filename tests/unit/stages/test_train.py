@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from support import PAIRS, example_metadata
 from trl import SFTTrainer
 
-from cogumi.config import LlamaDims, TrainConfig
+from cogumi.config import TrainConfig
 from cogumi.models.chat import EOT
-from cogumi.models.load import add_adapter, build_llama, load_policy
+from cogumi.models.load import LlamaDims, add_adapter, build_llama, load_policy
 from cogumi.run import RunFolder
 from cogumi.stages.train import training_examples
 from cogumi.training.logit_scale import bake_logit_scale
