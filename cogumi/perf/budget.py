@@ -18,11 +18,11 @@ def generation_tokens(cfg) -> dict[str, int]:
     if "rft" in cfg.ablations:
         found["generate_rft"] = sum(cfg.generate.problems.get(name, 0) * cfg.rft.samples
                                     * cfg.resolved[name].decoding.max_new_tokens for name in cfg.rft.categories)
-    problems = sum(cfg.benchmark.problems.values())
-    per_model = problems * (1 + cfg.benchmark.samples_per_problem) * cfg.benchmark.max_new_tokens
+    answer_tokens = sum(n * cfg.benchmark.tokens_for(name) for name, n in cfg.benchmark.problems.items())
+    per_model = (1 + cfg.benchmark.samples_per_problem) * answer_tokens
     sweep_points = sum(1 for t in cfg.benchmark.sweep_temperatures if t > 0 and t != cfg.serve_temperature)
     sweep_points += len(cfg.variants)  # each trained model's effective temperature, at most
-    per_point = problems * cfg.benchmark.samples_per_problem * cfg.benchmark.max_new_tokens
+    per_point = cfg.benchmark.samples_per_problem * answer_tokens
     found["benchmark"] = per_model * (1 + len(cfg.variants)) + per_point * sweep_points
     return found
 

@@ -38,12 +38,50 @@ def _seed_spread(categories, summaries: dict[str, dict]) -> dict:
     return spread
 
 
+def outputs(records: list[dict]) -> dict:
+    """Per category, how the answers ended: of the greedy ones and of the samples, how many gave no
+    answer that could be extracted, and how many the model ended itself rather than
+    ``max_new_tokens`` (records written before answers were kept count as unknown: None)."""
+    found = {}
+    for category in dict.fromkeys(r["category"] for r in records):
+        mine = _by_category(records, category)
+        greedy = [r for r in mine if "greedy_reason" in r]
+        sampled = [reason for r in mine for reason in r.get("sampled_reasons", [])]
+        ended = [f for r in mine for f in r.get("sampled_finished", [])]
+        found[category] = {
+            "greedy": len(greedy), "greedy_no_answer": sum(r["greedy_reason"] == "no_answer" for r in greedy),
+            "greedy_ended": sum(r["greedy_finished"] for r in greedy) if all("greedy_finished" in r for r in greedy) else None,
+            "samples": len(sampled), "samples_no_answer": sampled.count("no_answer"),
+            "samples_ended": sum(ended) if len(ended) == len(sampled) else None}
+    return found
+
+
+def warnings(categories, report: dict, trained: dict[str, dict]) -> list[str]:
+    """In words: each category a trained model had no example of, and each greedy metric a trained
+    model surely lost (its paired 95% interval below 0)."""
+    said = []
+    for label, examples in trained.items():
+        empty = [c for c in categories if not examples.get(c)]
+        if empty:
+            said.append(f"The {title(label)} model had no training example of {', '.join(empty)}: what it shows "
+                        f"there is not learned from {'it' if len(empty) == 1 else 'them'}.")
+    for label, by in report["deltas"].items():
+        for category, metrics in by.items():
+            for name, d in metrics.items():
+                if name.startswith("greedy") and d["n"] and d["high"] < 0:
+                    was, now = report["before"][category][name], report[label][category][name]
+                    said.append(f"{category}: the {title(label)} model is worse than Phase 1A greedily: {name} "
+                                f"fell from {was:.3f} to {now:.3f} ({d['delta']:+.3f}, 95% CI [{d['low']:+.3f}, "
+                                f"{d['high']:+.3f}]).")
+    return said
+
+
 def build_report(categories, records: dict[str, list[dict]], frontier: dict[float, list[dict]], *,
                  effective: dict, serve_temperature: float, samples_per_problem: int, resamples: int, seed: int,
-                 config: str, timings: dict, extra: dict | None = None) -> dict:
+                 config: str, timings: dict, trained: dict | None = None, extra: dict | None = None) -> dict:
     """``records``: "before" and every trained variant's per-problem records; ``frontier``: Phase 1A's
     records by temperature (``cogumi.report.frontier.frontier_records``); ``effective``: each variant's
-    logit scale and effective temperature."""
+    logit scale and effective temperature; ``trained``: each variant's training examples per category."""
     summaries = {label: summarize(categories, rows) for label, rows in records.items()}
     main = [label for label in records if label != "before" and split_variant(label)[1] is None]
     names = ordered(categories, summaries["before"])
@@ -69,6 +107,9 @@ def build_report(categories, records: dict[str, list[dict]], frontier: dict[floa
     report["calibration"] = {label: calibration(categories, report["frontier"], report[label]) for label in main}
     report["curves"] = {label: curves(categories, rows) for label, rows in records.items()}
     report["seeds"] = _seed_spread(categories, summaries)
+    report["outputs"] = {label: outputs(rows) for label, rows in records.items()}
+    report["warnings"] = warnings(categories, report, trained or {})
+    report["training_examples"] = trained or {}
     report.update(serve_temperature=serve_temperature, samples_per_problem=samples_per_problem, config=config,
                   timings_s=timings, **(extra or {}))
     return report

@@ -125,6 +125,34 @@ def verdict_rows(report: dict) -> list[list[str]]:
     return [[c] + [cell(report["verdicts"][label][c]) for label in report["verdicts"]] for c in _order(report)]
 
 
+def _trained_lines(report: dict) -> list[str]:
+    """What the filter kept of each category, and how many examples each trained model learned from."""
+    trained, kept = report.get("training_examples", {}), report.get("filter", {}).get("data", {})
+    if not trained and not kept:
+        return []
+    names = list(dict.fromkeys([*kept, *(c for by in trained.values() for c in by)]))
+    header = ["category", "kept by the filter (of samples)"] + [title(label) for label in trained]
+    body = [[c, f"{kept[c]['accepted']} of {kept[c]['samples']}" if c in kept else "-"]
+            + [str(by.get(c, 0)) for by in trained.values()] for c in names]
+    return ["## Training examples per category", ""] + _markdown_table(header, body) + [""]
+
+
+def _output_lines(report: dict) -> list[str]:
+    """Per model and category: answers with no extractable answer, and answers the model ended itself."""
+    def of(n, total):
+        return "-" if n is None else f"{n} of {total}"
+
+    body = [[title(label), c, of(o["greedy_no_answer"], o["greedy"]), of(o["greedy_ended"], o["greedy"]),
+             of(o["samples_no_answer"], o["samples"]), of(o["samples_ended"], o["samples"])]
+            for label, by in report.get("outputs", {}).items() for c, o in by.items()]
+    if not body:
+        return []
+    return (["## How the answers ended", "", "No answer: none could be extracted. Ended: the model ended its turn "
+             "(the rest stopped at max_new_tokens).", ""]
+            + _markdown_table(["model", "category", "greedy: no answer", "greedy: ended", "samples: no answer",
+                               "samples: ended"], body) + [""])
+
+
 def markdown(report: dict) -> str:
     lines = ["# Cogumi report", ""]
     if report["verdicts"]:  # Phase 1A alone (cogumi benchmark before training) has nothing to judge
@@ -152,9 +180,10 @@ def markdown(report: dict) -> str:
         lines += [f"## {title(name)} over training seeds (mean ± sd)", ""]
         body = [[c, m, f"{s['mean']:.3f} ± {s['sd']:.3f} ({s['seeds']} seeds)"] for c, ms in by.items() for m, s in ms.items()]
         lines += _markdown_table(["category", "metric", "mean ± sd"], body) + [""]
+    lines += _trained_lines(report) + _output_lines(report)
     lines += ["## Time per stage", ""]
     lines += _markdown_table(["stage", "seconds"], [[s, f"{t:.1f}"] for s, t in report["timings_s"].items()])
-    for note in report.get("notes", []):
+    for note in report.get("warnings", []) + report.get("notes", []):
         lines += ["", f"> {note}"]
     return "\n".join(lines) + "\n"
 

@@ -58,8 +58,14 @@ def measured_settings(cfg) -> dict:
     measure = {k: v for k, v in asdict(cfg.benchmark).items() if k not in ("bootstrap", "engine")}
     if own := engine.settings(cfg):
         measure.update(own, batch_size=engine.batch_size(cfg.benchmark, cfg))
+    per_category = isinstance(cfg.benchmark.max_new_tokens, dict)  # then each category's limit is its own part
+    if per_category:
+        del measure["max_new_tokens"]
+    categories = {name: category_settings(c, cfg.benchmark.split) for name, c in cfg.resolved.items()}
+    for name in categories if per_category else ():
+        categories[name]["max_new_tokens"] = cfg.benchmark.tokens_for(name)
     return {"benchmark": measure, "seed": cfg.seed, "serve_temperature": cfg.serve_temperature,
-            "categories": {name: category_settings(c, cfg.benchmark.split) for name, c in cfg.resolved.items()}}
+            "categories": categories}
 
 
 def category_settings(category: Category, split: str) -> dict:
@@ -121,17 +127,19 @@ def run_benchmark(cfg, run: RunFolder, label: str, engine: Callable | None = Non
     todo = [b for b in plan_batches(problems, {c: size for c in order}, order, seeds) if b["key"] not in done]
     if todo:
         console.print(f"benchmark: {label} on the {split} split")
-        answer = partial(answer_and_score, cfg.resolved, cfg.benchmark.max_new_tokens,
+        answer = partial(answer_and_score, cfg.resolved, cfg.benchmark.tokens_for,
                          cfg.benchmark.samples_per_problem, temperature or cfg.serve_temperature, temperature is None)
         run_batches(engine(), answer, cfg.seed, todo, lambda category: path, f"benchmark {label}", test=True)
     barrier()
     return read_batches(path, order)
 
 
-def answer_and_score(categories: Mapping[str, Category], max_new_tokens: int, samples: int,
+def answer_and_score(categories: Mapping[str, Category], tokens_for: Callable[[str], int], samples: int,
                      temperature: float, with_greedy: bool, engine, batch: dict, seed: int) -> list[dict]:
-    """One batch answered ``samples`` times at ``temperature`` (and greedily, ``with_greedy``), then scored."""
+    """One batch (of one category) answered ``samples`` times at ``temperature`` (and greedily,
+    ``with_greedy``), each answer at most ``tokens_for(category)`` tokens, then scored."""
     problems = batch["problems"]
+    max_new_tokens = tokens_for(problems[0].category)
     prompts = [p.prompt for p in problems]
     greedy = (engine.generate(prompts, Decoding(0.0, 1, max_new_tokens), seed=seed, batch_size=len(prompts))
               if with_greedy else None)
@@ -143,7 +151,8 @@ def answer_and_score(categories: Mapping[str, Category], max_new_tokens: int, sa
 def score_problems(categories: Mapping[str, Category], problems: list[Problem], greedy: list | None,
                    samples: list[list]) -> list[dict]:
     """One record per problem: its category's metrics from the greedy completion (None: sampled
-    metrics only) and the samples."""
+    metrics only) and the samples, with each answer's text, extracted answer, verdict reason and
+    whether the model ended it (so that extraction can be audited)."""
     k = len(samples[0])
     flat = [c for group in samples for c in group]
     greedy_v = (judge(categories, problems, [c.text for c in greedy], [c.finished for c in greedy])
@@ -155,8 +164,10 @@ def score_problems(categories: Mapping[str, Category], problems: list[Problem], 
         verdicts = sampled_v[i * k:(i + 1) * k]
         record = {"problem_id": problem.id, "category": problem.category}
         if greedy_v[i] is not None:
-            record["greedy_reason"] = greedy_v[i].reason
-        record["sampled_reasons"] = [v.reason for v in verdicts]
+            record.update(greedy_reason=greedy_v[i].reason, greedy_text=greedy[i].text,
+                          greedy_answer=greedy_v[i].answer, greedy_finished=greedy[i].finished)
+        record.update(sampled_reasons=[v.reason for v in verdicts], sampled_texts=[c.text for c in samples[i]],
+                      sampled_answers=[v.answer for v in verdicts], sampled_finished=[c.finished for c in samples[i]])
         record.update(categories[problem.category].score(problem, greedy_v[i], verdicts, samples[i]))
         records.append(record)
     return records

@@ -4,12 +4,15 @@ its tables printed."""
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from cogumi.console import console, show
 from cogumi.engines.batches import read_batches
 from cogumi.files import read_json
 from cogumi.report.build import build_report
 from cogumi.report.frontier import effective_temperatures, frontier_records, sweep_points
 from cogumi.report.tables import calibration_table, report_table, verdict_table, write_report
+from cogumi.report.variants import VARIANTS
 from cogumi.run import RunFolder
 from cogumi.stages.contract import Stage
 
@@ -33,11 +36,24 @@ def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> d
                           serve_temperature=cfg.serve_temperature, samples_per_problem=cfg.benchmark.samples_per_problem,
                           resamples=cfg.benchmark.bootstrap, seed=cfg.seed, config=str(run.config),
                           timings={k: v for k, v in timings.items() if not k.startswith("report")},
-                          extra={"split": split, "notes": notes})
+                          trained=training_examples(run, variants),
+                          extra={"split": split, "notes": notes, "filter": filter_audits(cfg, run)})
     paths = write_report(result, cfg.resolved, run.report_files(split))
     show_report(result)
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return result
+
+
+def training_examples(run: RunFolder, variants: list[str]) -> dict[str, dict]:
+    """Each trained variant's training examples per category, as its training recorded them."""
+    return {label: read_json(run.train_log(label)).get("examples", {}) for label in variants
+            if run.train_log(label).exists()}
+
+
+def filter_audits(cfg, run: RunFolder) -> dict[str, dict]:
+    """What each data folder's filter kept and rejected (the filter's ``audit.json``), by folder."""
+    folders = dict.fromkeys(["data", *(VARIANTS[a].data for a in cfg.ablations if a in VARIANTS)])
+    return {folder: read_json(run.audit(folder)) for folder in folders if folder and run.audit(folder).exists()}
 
 
 def show_report(report: dict) -> None:
@@ -47,6 +63,8 @@ def show_report(report: dict) -> None:
         show(verdict_table(report))
     if report.get("calibration"):
         show(calibration_table(report))
+    for warning in report.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}", soft_wrap=True)
 
 
 def show_written(cfg, run: RunFolder) -> None:

@@ -22,7 +22,7 @@ def test_phase1a_with_a_scalar_on_its_logits_is_matched_at_its_effective_tempera
     batch = {"problems": make_split("math", "benchmark", 24, seed=0), "category": "math"}
 
     def measure(temperature: float, with_greedy: bool) -> list[dict]:
-        return answer_and_score(categories, 48, 6, temperature, with_greedy, engine, batch, seed=5)
+        return answer_and_score(categories, lambda category: 48, 6, temperature, with_greedy, engine, batch, seed=5)
 
     before = measure(0.7, True)
     frontier = frontier_records(defaults(), before, {t: measure(t, False) for t in (0.1, 0.35, 0.5)}, 0.7, 6)

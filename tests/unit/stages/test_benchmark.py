@@ -89,3 +89,21 @@ def test_phase1a_is_measured_at_every_training_temperature():
 
     cfg = Experiment(categories={"creativity": {"training_temperature": 0.45}})
     assert {0.0, 0.45, 0.7} <= set(cfg.benchmark.sweep_temperatures)
+
+
+def test_a_per_category_token_limit_redoes_that_category_alone():
+    from cogumi.config import Experiment
+    from cogumi.stages.benchmark import measured_settings
+
+    one = measured_settings(Experiment(benchmark=BenchmarkConfig(max_new_tokens={"default": 96})))
+    math = measured_settings(Experiment(benchmark=BenchmarkConfig(max_new_tokens={"default": 96, "math": 384})))
+    assert one["benchmark"] == math["benchmark"]  # what every record depends on alike is unchanged
+    changed = [c for c in one["categories"] if one["categories"][c] != math["categories"][c]]
+    assert changed == ["math"] and math["categories"]["math"]["max_new_tokens"] == 384
+    assert Experiment(benchmark=BenchmarkConfig(max_new_tokens={"default": 96, "math": 384})).benchmark.tokens_for("code") == 96
+    with pytest.raises(ValueError, match=r"names no limit for \['code'"):
+        Experiment(benchmark=BenchmarkConfig(max_new_tokens={"math": 384}))
+    with pytest.raises(ValueError, match="unknown categories"):
+        Experiment(benchmark=BenchmarkConfig(max_new_tokens={"default": 9, "mth": 384}))
+    with pytest.raises(ValueError, match="must be > 0 for every category"):
+        BenchmarkConfig(max_new_tokens={"math": 0})
