@@ -252,6 +252,9 @@ class BenchmarkConfig:
     """Prompts per generation batch."""
     bootstrap: int = 1000
     """Bootstrap resamples for the 95% interval of each before/after delta."""
+    min_problems: int = 20
+    """The fewest problems of a category on which the report calls a model "matched" or "beyond" the
+    frontier; below it the verdict is "too few problems to decide"."""
     split: str = "benchmark"
     """Problems measured: "benchmark" (held out, what the report is for) or "distill" (the first of
     the problems the new adapter was trained on: how well it learned them, not how it generalises;
@@ -274,10 +277,10 @@ class BenchmarkConfig:
             bad = {k: v for k, v in self.max_new_tokens.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
             if bad:
                 raise ValueError(f"benchmark.max_new_tokens must be > 0 for every category (whole numbers), got {bad}")
-            _positive("benchmark", batch_size=self.batch_size, bootstrap=self.bootstrap)
+            _positive("benchmark", batch_size=self.batch_size, bootstrap=self.bootstrap, min_problems=self.min_problems)
         else:
             _positive("benchmark", max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-                      bootstrap=self.bootstrap)
+                      bootstrap=self.bootstrap, min_problems=self.min_problems)
 
     def tokens_for(self, category: str) -> int:
         """The generation limit of ``category``'s answers."""

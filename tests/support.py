@@ -41,7 +41,7 @@ def small_fit_config(folder: Path, categories: dict, generate: dict, benchmark: 
     config["generate"]["problems"] = generate
     config["train"].update(epochs=1, batch_size=4, logging_steps=1)
     config["benchmark"].update(problems=benchmark, samples_per_problem=2, max_new_tokens=48, bootstrap=20,
-                               sweep_temperatures=[0.0, 0.7])
+                               sweep_temperatures=[0.0, 0.7], min_problems=1)  # verdicts on a handful
     path = folder / "experiment.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -78,10 +78,12 @@ def warnings(categories, report: dict, trained: dict[str, dict]) -> list[str]:
 
 def build_report(categories, records: dict[str, list[dict]], frontier: dict[float, list[dict]], *,
                  effective: dict, serve_temperature: float, samples_per_problem: int, resamples: int, seed: int,
-                 config: str, timings: dict, trained: dict | None = None, extra: dict | None = None) -> dict:
+                 config: str, timings: dict, trained: dict | None = None, min_problems: int = 1,
+                 extra: dict | None = None) -> dict:
     """``records``: "before" and every trained variant's per-problem records; ``frontier``: Phase 1A's
     records by temperature (``cogumi.report.frontier.frontier_records``); ``effective``: each variant's
-    logit scale and effective temperature; ``trained``: each variant's training examples per category."""
+    logit scale and effective temperature; ``trained``: each variant's training examples per category;
+    ``min_problems``: the fewest problems a category's verdict is decided on."""
     summaries = {label: summarize(categories, rows) for label, rows in records.items()}
     main = [label for label in records if label != "before" and split_variant(label)[1] is None]
     names = ordered(categories, summaries["before"])
@@ -101,7 +103,7 @@ def build_report(categories, records: dict[str, list[dict]], frontier: dict[floa
     for label in main:
         report["verdicts"][label] = {}
         for c in names:
-            result = verdict(categories[c], frontier, records[label], resamples, seed)
+            result = verdict(categories[c], frontier, records[label], resamples, seed, min_problems)
             report["verdicts"][label][c] = {**result, "sentence": sentence(c, f"the {title(label)} model", result,
                                                                            temperatures)}
     report["calibration"] = {label: calibration(categories, report["frontier"], report[label]) for label in main}

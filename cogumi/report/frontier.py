@@ -62,12 +62,15 @@ def frontier_records(categories: Mapping[str, Category], before: list[dict], swe
 
 
 def verdict(category: Category, frontier: Mapping[float, list[dict]], model: list[dict], resamples: int,
-            seed: int) -> dict:
+            seed: int, min_problems: int = 1) -> dict:
     """Whether some single temperature of Phase 1A matches ``model`` on every metric of ``category``
     at once. Returns {"verdict": "matched" or "beyond", "temperature": among the matching temperatures
     the one closest to the model (when beyond: the one that comes closest), "deltas": model minus
-    Phase 1A there}."""
+    Phase 1A there}; "too_few" (and "n", the problems measured) when fewer than ``min_problems``
+    problems were measured, as an interval over so few says nothing."""
     mine = [r for r in model if r["category"] == category.name]
+    if mine and len(mine) < min_problems:
+        return {"verdict": "too_few", "temperature": None, "deltas": {}, "n": len(mine)}
     found = {}
     for temperature, records in frontier.items():
         theirs = [r for r in records if r["category"] == category.name]
@@ -104,4 +107,7 @@ def sentence(category: str, title: str, result: dict, temperatures: list[float])
         return (f"{category}: {title} is beyond every temperature of Phase 1A "
                 f"({', '.join(f'{t:g}' for t in temperatures)}): even the closest, T={result['temperature']:g}, "
                 f"is surely worse on {', '.join(better)}.")
+    if result["verdict"] == "too_few":
+        return (f"{category}: too few problems to decide ({result['n']} measured; benchmark.min_problems asks "
+                f"for more before {title} is called matched or beyond).")
     return f"{category}: {title} was not measured."

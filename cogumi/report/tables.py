@@ -120,6 +120,8 @@ def _frontier_lines(report: dict) -> list[str]:
 def verdict_rows(report: dict) -> list[list[str]]:
     """Per category, each model's verdict against the frontier: "matched at T" or "beyond"."""
     def cell(v: dict) -> str:
+        if v["verdict"] == "too_few":
+            return f"too few problems ({v['n']})"
         return f"matched at T={v['temperature']:g}" if v["verdict"] == "matched" else v["verdict"]
 
     return [[c] + [cell(report["verdicts"][label][c]) for label in report["verdicts"]] for c in _order(report)]

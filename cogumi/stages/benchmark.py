@@ -55,7 +55,7 @@ def measured_settings(cfg) -> dict:
     and the measured split's data: ``category.settings()``), so that a changed category option redoes
     that category's records alone."""
     engine = engine_class(cfg.benchmark.engine)
-    measure = {k: v for k, v in asdict(cfg.benchmark).items() if k not in ("bootstrap", "engine")}
+    measure = {k: v for k, v in asdict(cfg.benchmark).items() if k not in ("bootstrap", "engine", "min_problems")}
     if own := engine.settings(cfg):
         measure.update(own, batch_size=engine.batch_size(cfg.benchmark, cfg))
     per_category = isinstance(cfg.benchmark.max_new_tokens, dict)  # then each category's limit is its own part

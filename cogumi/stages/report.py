@@ -18,7 +18,8 @@ from cogumi.stages.contract import Stage
 
 
 def stage(cfg, run: RunFolder, benchmark: Stage, timings: dict) -> Stage:
-    settings = {"inputs": {"benchmark": benchmark.digest}, "bootstrap": cfg.benchmark.bootstrap, "seed": cfg.seed}
+    settings = {"inputs": {"benchmark": benchmark.digest}, "bootstrap": cfg.benchmark.bootstrap, "seed": cfg.seed,
+                "min_problems": cfg.benchmark.min_problems}
     name = "report" if cfg.benchmark.split == "benchmark" else "report_distill"
     return Stage(name, settings, lambda: write_run_report(cfg, run, list(benchmark.settings["models"]), timings))
 
@@ -36,7 +37,7 @@ def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> d
                           serve_temperature=cfg.serve_temperature, samples_per_problem=cfg.benchmark.samples_per_problem,
                           resamples=cfg.benchmark.bootstrap, seed=cfg.seed, config=str(run.config),
                           timings={k: v for k, v in timings.items() if not k.startswith("report")},
-                          trained=training_examples(run, variants),
+                          trained=training_examples(run, variants), min_problems=cfg.benchmark.min_problems,
                           extra={"split": split, "notes": notes, "filter": filter_audits(cfg, run)})
     paths = write_report(result, cfg.resolved, run.report_files(split))
     show_report(result)

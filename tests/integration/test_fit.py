@@ -21,7 +21,7 @@ def _shrunken(tmp_path: Path) -> Path:
         category["decoding"]["samples"] = min(category["decoding"]["samples"], 3)
     config["train"].update(epochs=1, batch_size=4, logging_steps=1)
     config["benchmark"].update(problems={c: 3 for c in CATEGORIES}, samples_per_problem=2, max_new_tokens=48,
-                               bootstrap=50, sweep_temperatures=[0.0, 0.3, 0.7])
+                               bootstrap=50, sweep_temperatures=[0.0, 0.3, 0.7], min_problems=1)
     path = tmp_path / "shrunken.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

@@ -5,7 +5,7 @@ at T_serve / scalar; a model better than every temperature on every metric is be
 import pytest
 
 from cogumi.categories import defaults
-from cogumi.report.frontier import oracle, verdict
+from cogumi.report.frontier import oracle, sentence, verdict
 
 
 def _records(category: str, n: int, **metrics) -> list[dict]:
@@ -80,3 +80,16 @@ def test_effective_temperatures_close_to_a_measured_point_share_it(tmp_path):
     points = sorted(sweep_points(cfg, run, list(scales)).values())
     # 0.051 is read off 0.049 and 0.31 off 0.3; 0.2 is far from every point and gets its own
     assert points == [0.049, 0.1, 0.2, 0.3]
+
+
+def test_a_verdict_on_too_few_problems_says_so_instead_of_deciding():
+    math = defaults()["math"]
+    worse = _records("math", 1, greedy_accuracy=0.0, sampled_accuracy=0.0, majority_accuracy=0.0,
+                     agreement_rate=0.0, pass_at_k=0.0)
+    better = _records("math", 1, greedy_accuracy=1.0, sampled_accuracy=1.0, majority_accuracy=1.0,
+                      agreement_rate=1.0, pass_at_k=1.0)
+    result = verdict(math, {0.7: worse}, better, resamples=100, seed=0, min_problems=20)
+    assert result["verdict"] == "too_few" and result["n"] == 1
+    assert "too few problems to decide (1 measured" in sentence("math", "the distilled model", result, [0.7])
+    decided = verdict(math, {0.7: worse}, better, resamples=100, seed=0, min_problems=1)
+    assert decided["verdict"] == "beyond"  # what one problem alone used to be called
