@@ -3,15 +3,54 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+from cogumi.console import console
 
 
 def write_text(path: Path, text: str) -> None:
-    """A crash leaves the old file or the new one, never half of one."""
+    """A crash, or a power cut, leaves the old file or the new one, never half of one: the new text
+    reaches the disk (fsync) before it takes the old one's name, and the rename before this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened to sync (some filesystems): the rename stands
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
+
+
+def read_record(path: Path, shape: type = dict):
+    """A JSON record Cogumi wrote, or None when it is missing, unreadable (empty, cut, not JSON) or
+    not of ``shape``; an unreadable one is named in a notice and then counts as never written."""
+    if not path.exists():
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        problem = f"unreadable ({type(error).__name__}: {str(error)[:80]})"
+    else:
+        if isinstance(found, shape):
+            return found
+        problem = f"not a JSON {shape.__name__}"
+    unreadable(path, problem)
+    return None
+
+
+def unreadable(path: Path, problem: str) -> None:
+    console.print(f"notice: {path} is {problem}; treated as not written, and what it records is redone",
+                  soft_wrap=True)
 
 
 def write_json(path: Path, payload) -> None:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cogumi.console import console, show
 from cogumi.dist import barrier, is_main
-from cogumi.files import read_json, write_json
+from cogumi.files import read_json, read_record, write_json
 from cogumi.lock import RunLock
 from cogumi.plan import preflight
 from cogumi.run import RunFolder
@@ -77,7 +77,7 @@ def run_command(cfg, command: str) -> None:
 
 def _run_stages(cfg, run: RunFolder, command: str) -> None:
     bind_run(cfg, run)
-    timings = read_json(run.timings) if run.timings.exists() else {}
+    timings = read_record(run.timings) or {}
     stages = plan_stages(cfg, run, command, timings)
     table = Table(title=f"cogumi {command}: {run.root}")
     for column in ("stage", "action", "why"):

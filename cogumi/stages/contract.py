@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cogumi.files import read_json, write_json
+from cogumi.files import read_record, unreadable, write_json
 
 
 def digest(settings: dict) -> str:
@@ -61,9 +61,9 @@ class Stage:
 
 def status(stage: Stage, record_path: Path) -> tuple[str, str]:
     """(``"skip"``, ``"resume"`` or ``"run"``, why) for ``stage`` against its record."""
-    record = read_json(record_path) if record_path.exists() else None
+    record = _record(record_path)
     if record is None:
-        return "run", "not run yet"
+        return "run", "record unreadable: redone" if record_path.exists() else "not run yet"
     if record["settings"] != stage.settings:
         names = changed_settings(record["settings"], stage.settings)
         shown = ", ".join(n.replace("inputs.", "output of ") for n in names[:4]) + (" ..." if len(names) > 4 else "")
@@ -73,6 +73,15 @@ def status(stage: Stage, record_path: Path) -> tuple[str, str]:
     return "skip", "done, settings unchanged"
 
 
+def _record(path: Path) -> dict | None:
+    """A stage's record, or None when there is none or it cannot be read (empty, cut, another shape)."""
+    record = read_record(path)
+    if record is not None and not isinstance(record.get("settings"), dict):
+        unreadable(path, "a record without its settings")
+        return None
+    return record
+
+
 def run_stage(stage: Stage, record_path: Path, timings: dict[str, float], main: bool = True) -> bool:
     """Run ``stage`` unless its record says it is done with the same settings; returns whether it ran."""
     what, _ = status(stage, record_path)
@@ -80,7 +89,7 @@ def run_stage(stage: Stage, record_path: Path, timings: dict[str, float], main: 
         return False
     if main:
         if record_path.exists():
-            old = read_json(record_path)["settings"]
+            old = (_record(record_path) or {"settings": {}})["settings"]  # unreadable: clear everything
             if old != stage.settings:
                 stage.clear(old)
         write_json(record_path, {"settings": stage.settings, "done": False})

@@ -40,3 +40,31 @@ def test_changed_settings_are_named_by_their_dotted_keys():
     old = {"train": {"lr": 1, "lora": {"rank": 8}}, "inputs": {"filter": "abc"}}
     new = {"train": {"lr": 2, "lora": {"rank": 8}}, "inputs": {"filter": "def"}, "seed": 0}
     assert changed_settings(old, new) == ["inputs.filter", "seed", "train.lr"]
+
+
+@pytest.mark.parametrize("text", ["", '{"settings": {"x": 1}, "do', "[]", '{"done": true}'])
+def test_an_unreadable_record_is_named_and_its_stage_redone_from_scratch(tmp_path, capsys, text):
+    record, log = tmp_path / "stages" / "s.json", []
+    run_stage(Stage("s", {"x": 1}, lambda: log.append("work"), lambda old: log.append(("clear", old))), record, {})
+    record.write_text(text)  # what a power cut, or a hand, can leave
+    stage = Stage("s", {"x": 1}, lambda: log.append("work"), lambda old: log.append(("clear", old)))
+    assert status(stage, record) == ("run", "record unreadable: redone")
+    assert run_stage(stage, record, {})
+    assert log == ["work", ("clear", {}), "work"]  # everything it made is cleared, then made again
+    assert str(record) in capsys.readouterr().out
+    assert status(stage, record)[0] == "skip"
+
+
+def test_a_record_reaches_the_disk_before_it_takes_its_name(tmp_path, monkeypatch):
+    import os
+
+    from cogumi.files import write_json
+
+    events = []
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))))
+    real_replace = type(tmp_path).replace
+    monkeypatch.setattr(type(tmp_path), "replace", lambda self, target: (events.append(("rename", str(target))),
+                                                                         real_replace(self, target))[1])
+    write_json(tmp_path / "r.json", {"a": 1})
+    assert events[0] == ("fsync", str(tmp_path / "r.json.tmp")) and events[1] == ("rename", str(tmp_path / "r.json"))
+    assert ("fsync", str(tmp_path)) in events[2:]  # and the rename itself
