@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -221,16 +223,37 @@ def _checked(name: str, raw, required: bool) -> tuple[Any, str | None]:
     if not isinstance(raw, types) or (name == "id" and isinstance(raw, bool)):
         hint = "; put the others in aliases" if name == "answer" and isinstance(raw, (list, tuple)) else ""
         return None, f"is {_kind(raw)} ({_short(raw)}); it must be {expected}{hint}"
+    if name == "answer" and (problem := _not_an_answer(raw)):
+        return None, problem
     if name == "aliases":
-        bad = [(j, a) for j, a in enumerate(raw) if not isinstance(a, (str, int, float)) or isinstance(a, bool)]
+        bad = [(j, a) for j, a in enumerate(raw) if not isinstance(a, (str, int, float)) or isinstance(a, bool)
+               or _not_an_answer(a)]
         if bad:
             position, item = bad[0]
             return None, f"holds {_kind(item)} ({_short(item)}) at position {position}; it must be {expected}"
-        raw = tuple(str(a) for a in raw)
+        raw = tuple(as_written(a) for a in raw)
     if required and (isinstance(raw, str) and not raw.strip() or isinstance(raw, (dict, list, tuple)) and not raw):
         why = "; with no constraint every answer would count as correct" if name == "constraints" else ""
         return None, f"is empty{why}"
-    return (str(raw) if name == "answer" else raw), None
+    return (as_written(raw) if name == "answer" else raw), None
+
+
+def _not_an_answer(value) -> str | None:
+    """Why a number or flag read from a file cannot be a reference answer (None when it can)."""
+    if isinstance(value, bool):
+        return (f"is a boolean ({str(value).lower()}); a reference answer is text or a number: write it as "
+                f"a string (\"{str(value).lower()}\") if that is the answer")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value} (NaN or Infinity), which no answer equals; give the number, or the answer as a string"
+    return None
+
+
+def as_written(value) -> str:
+    """A reference answer as text: a number as it is written in decimal, never in exponent form
+    (JSON's 0.00001 is the float 1e-05, and ``\\boxed{0.00001}`` must match it)."""
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
 
 
 def _row_values(row: dict, wanted: dict[str, str], needed: set[str], required: set[str],
@@ -283,7 +306,11 @@ def to_problems(rows: list[dict], source: Source, category, split: str) -> list[
         if wrong:
             errors += wrong
             continue
-        problem = _problem(value, i, source, category, split)
+        try:
+            problem = _problem(value, i, source, category, split)
+        except ValueError as error:  # the category's own check of the row (an instruction's constraints)
+            errors.append(f"{where}: {error}")
+            continue
         if problem.id in first:
             shown = repr(value["id"]) if value["id"] is not None else f"{i} (its position: it has none)"
             errors.append(f"{where}: id {shown} repeats {first[problem.id]}'s; every row needs its own id (or "

@@ -105,6 +105,10 @@ def _own_errors(name: str, value) -> list[str]:
         return [f"constraint {name} must be a {'list of strings' if kind is list else kind.__name__}, got {value!r}"]
     if name == "case" and value not in ("upper", "lower"):
         return [f"constraint case must be 'upper' or 'lower', got {value!r}"]
+    if (kind in (list, str) and not (value if kind is list else value.strip())) or (kind is list and not all(w.strip() for w in value)):
+        return [f"constraint {name} is {value!r}, which every answer satisfies; give it a value or leave it out"]
+    if kind is int and value < (1 if name == "num_words" else 0):
+        return [f"constraint {name} must be a whole number >= {1 if name == 'num_words' else 0}, got {value!r}"]
     return []
 
 

@@ -156,3 +156,33 @@ def test_plan_refuses_the_vllm_engine_where_no_environment_has_vllm(tmp_path):
     cfg.vllm.python = "/bin/false"  # runs, and exits 1 as a python without vLLM does
     problems = "\n".join(preflight(cfg))
     assert "vllm.python is '/bin/false', which cannot import vllm" in problems and "pip install vllm" in problems
+
+
+def test_a_number_is_read_as_written_and_judged_by_it(tmp_path):
+    from cogumi.categories import defaults
+
+    path = _write(tmp_path / "m.jsonl", ['{"prompt": "Tiny?", "answer": 0.00001}', '{"prompt": "Huge?", "answer": 1e20}'])
+    tiny, huge = _problems(path, "math")
+    assert (tiny.answer, huge.answer) == ("0.00001", "100000000000000000000")
+    math = defaults()["math"]
+    assert math.judge_one(tiny, "So it is \\boxed{0.00001}.", True).correct
+
+
+@pytest.mark.parametrize("value, message", [("NaN", "NaN or Infinity"), ("Infinity", "NaN or Infinity"),
+                                            ("-Infinity", "NaN or Infinity"), ("true", "is a boolean")])
+def test_values_no_answer_equals_are_refused_with_line_and_fix(tmp_path, value, message):
+    path = _write(tmp_path / "kb.jsonl", ['{"prompt": "Capital of Norway?", "answer": "Oslo"}',
+                                          '{"prompt": "Odd?", "answer": ' + value + '}'])
+    with pytest.raises(ValueError, match=rf"kb.jsonl:2: answer .*{message}"):
+        _problems(path)
+    aliases = _write(tmp_path / "al.jsonl", ['{"prompt": "Odd?", "answer": "x", "aliases": [' + value + ']}'])
+    with pytest.raises(ValueError, match=r"al.jsonl:1: aliases"):
+        _problems(aliases)
+
+
+@pytest.mark.parametrize("constraints", [{"keywords": []}, {"end_with": ""}, {"keywords": ["ocean", " "]},
+                                         {"num_words": 0}], ids=["no-keywords", "empty-end", "blank-keyword", "zero-words"])
+def test_a_constraint_every_answer_satisfies_is_refused(tmp_path, constraints):
+    path = _write(tmp_path / "instructions.jsonl", [{"prompt": "Write about the sea.", "constraints": constraints}])
+    with pytest.raises(ValueError, match=r"instructions.jsonl:1: .*(every answer satisfies|>= 1)"):
+        _problems(path, "instruction")
