@@ -56,9 +56,17 @@ def numeric_value(text: str) -> float | None:
     return None
 
 
+_LEADING = re.compile(r"-?\d+(?:\.\d+)?(?:\s*/\s*\d+)?|\\d?frac\{-?\d+\}\{\d+\}")
+
+
 def _first_number(text: str) -> float | None:
-    found = _NUMBER.search(text.replace(",", ""))
-    return float(found.group()) if found else None
+    """The value of the first number in ``text``, a fraction read whole ("3/4 of them" is 0.75), so that
+    the verdict agrees with the vote (``same_answer``), which reads "1/2" and "0.5" as one answer."""
+    whole = numeric_value(text)
+    if whole is not None:
+        return whole
+    found = _LEADING.search(text.replace(",", ""))
+    return numeric_value(found.group().replace(" ", "")) if found else None
 
 
 def _close(a: float, b: float) -> bool:

@@ -45,3 +45,18 @@ def test_votes_group_numbers_by_value_and_words_by_text():
     vote = majority(["72", "72.0", "$72", "7.2", None], threshold=0.6, equivalent=same_answer)
     assert vote.answer == "72" and vote.agreement_rate == 0.6 and vote.accepted
     assert majority(["Monday", "monday.", "Tuesday"], threshold=0.6, equivalent=same_answer).agreement_rate == 2 / 3
+
+
+def test_a_fraction_is_judged_by_its_value_and_the_vote_and_verdict_agree():
+    from cogumi.categories import defaults
+    from cogumi.types import Problem
+
+    reasoning = defaults()["reasoning"]
+    problem = Problem(id="f", category="reasoning", prompt="What part is left?", key="f", answer="3/4")
+    assert reasoning.judge_one(problem, "The answer is 3/4.", True).correct
+    assert reasoning.judge_one(problem, "The answer is 0.75.", True).correct
+    assert not reasoning.judge_one(problem, "The answer is 3.", True).correct
+    half = Problem(id="h", category="reasoning", prompt="Half?", key="h", answer="0.5")
+    verdicts = [reasoning.judge_one(half, f"The answer is {said}.", True) for said in ("1/2", "0.5")]
+    assert reasoning.same_answer(verdicts[0].answer, verdicts[1].answer)
+    assert [v.correct for v in verdicts] == [True, True]  # one answer, one verdict
