@@ -4,12 +4,20 @@ run of words, is an error unless the config allows it (then the report says so).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from cogumi.types import Problem
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))  # soft hyphen, zero-width
+_DIGIT_SEPARATOR = re.compile(r"(?<=\d)[,.'_\u00a0\u202f\u2009](?=\d)")  # 1,000 1.000 1'000 1 000
+
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
+    """The words of ``text`` as the guard compares them: compatibility forms folded (full-width digits
+    and letters, ligatures: NFKC), invisible characters dropped, digit group separators removed, lower
+    case."""
+    text = _DIGIT_SEPARATOR.sub("", unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
+    return re.findall(r"\w+", text.casefold())
 
 
 def _text(problem: Problem) -> list[str]:

@@ -186,3 +186,19 @@ def test_a_constraint_every_answer_satisfies_is_refused(tmp_path, constraints):
     path = _write(tmp_path / "instructions.jsonl", [{"prompt": "Write about the sea.", "constraints": constraints}])
     with pytest.raises(ValueError, match=r"instructions.jsonl:1: .*(every answer satisfies|>= 1)"):
         _problems(path, "instruction")
+
+
+@pytest.mark.parametrize("benchmark", ["Sam has 1000 apples. How many are left?",
+                                       "Sam has 1.000 apples. How many are left?",
+                                       "Sam has １,０００ apples. How many are left?",
+                                       "Sam has 1,000 ap\u00adples. How many are\u200b left?",
+                                       "SAM HAS 1,000 APPLES. HOW MANY ARE LEFT?"],
+                         ids=["no-separator", "dot-separator", "full-width", "soft-hyphen-zero-width", "case"])
+def test_a_short_prompt_written_another_way_is_still_an_overlap(benchmark):
+    from cogumi.data.overlap import overlap
+    from cogumi.types import Problem
+
+    distill = [Problem(id="d", category="math", prompt="Sam has 1,000 apples. How many are left?", key="d")]
+    assert overlap(distill, [Problem(id="b", category="math", prompt=benchmark, key="b")], 13) == [("d", "b", "exact")]
+    other = Problem(id="c", category="math", prompt="Sam has 1,001 apples. How many are left?", key="c")
+    assert overlap(distill, [other], 13) == []
