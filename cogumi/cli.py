@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -303,13 +304,33 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"cogumi {name}: {'terminated' if isinstance(stop, Terminated) else 'interrupted'}{resume}",
                       soft_wrap=True)
         sys.exit(143 if isinstance(stop, Terminated) else 130)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input found by a stage: say it plainly
-        # a RuntimeError may come from deep in torch (out of memory, a bug): keep where it came from
+    except Exception as error:
+        if _disk_full(error):  # one line, not a traceback
+            where = f" writing {error.filename}" if getattr(error, "filename", None) else ""
+            folder = f" under {cfg.output_dir}" if isinstance(cfg, Experiment) else ""
+            resume = "; the same command then resumes where it stopped" if isinstance(cfg, Experiment) else ""
+            console.print(f"[bold red]cogumi {name}: error:[/bold red] the disk is full{escape(where)}: free space"
+                          f"{folder} (or pass an --output_dir on a disk with room){resume}", soft_wrap=True)
+            sys.exit(2)
+        if not isinstance(error, (ValueError, FileNotFoundError, RuntimeError)):
+            raise
+        # bad input found by a stage: say it plainly; a RuntimeError may come from deep in torch (out
+        # of memory, a bug): keep where it came from
         traced = isinstance(error, RuntimeError) and not isinstance(error, RunInUse)
         kept = _keep_traceback(name, cfg) if traced else None
         console.print(f"[bold red]cogumi {name}: error:[/bold red] {escape(str(error))}"
                       + (f" (traceback in {kept})" if kept else ""), soft_wrap=True)
         sys.exit(2)
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a full disk, as the OS or safetensors' writer says it."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(error) or "StorageFull" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 if __name__ == "__main__":

@@ -125,3 +125,26 @@ def test_a_run_folder_in_use_is_one_line_without_a_traceback(monkeypatch, capsys
         cli.main(["fit", "--output_dir", str(tmp_path)])
     assert stop.value.code == 2 and "is in use (PID 7)" in capsys.readouterr().out
     assert not (tmp_path / "logs").exists()
+
+
+def _saving_fails_on_a_full_disk():
+    try:
+        raise OSError(28, "No space left on device", "runs/x/merged_policy/model.safetensors")
+    except OSError as full:
+        raise RuntimeError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })") from full
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device", "/r/raw/math.jsonl"),
+                                   RuntimeError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                                "message: \"No space left on device\" })"),
+                                   "chained"], ids=["oserror", "safetensors", "chained"])
+def test_a_full_disk_is_one_line_that_says_what_to_free_and_that_it_resumes(monkeypatch, capsys, tmp_path, error):
+    run = _failing(error) if error != "chained" else (lambda cfg: _saving_fails_on_a_full_disk())
+    monkeypatch.setitem(cli.COMMANDS, "generate", (Experiment, run))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["generate", "--output_dir", str(tmp_path)])
+    assert stop.value.code == 2
+    out = capsys.readouterr().out
+    assert "the disk is full" in out and f"free space under {tmp_path}" in out.replace("\n", "")
+    assert "resumes where it stopped" in out and "Traceback" not in out
+    assert not (tmp_path / "logs").exists()
