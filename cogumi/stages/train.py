@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -71,6 +72,25 @@ def training_examples(run: RunFolder, categories: list[str], tau_min: float, dat
     return rows
 
 
+def fitting(rows: list[dict], tokenizer, max_length: int, where: Path | None = None) -> list[dict]:
+    """The rows that leave some of their answer to learn within ``max_length`` tokens: a prompt
+    that alone fills it would be trained on nothing (TRL drops it). Says how many went where
+    ``where`` is given; refuses when none is left."""
+    lengths = [len(tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=True,
+                                                 return_dict=False)) for r in rows]
+    kept = [r for r, n in zip(rows, lengths) if n < max_length]
+    if not kept:
+        raise ValueError(f"every one of the {len(rows)} training examples has a prompt of at least train.max_length "
+                         f"({max_length}) tokens (the shortest has {min(lengths)}), so none leaves an answer to "
+                         f"learn; raise train.max_length")
+    dropped = Counter(r["category"] for r, n in zip(rows, lengths) if n >= max_length)
+    if dropped and where is not None:
+        console.print(f"notice: {sum(dropped.values())} examples of {where} are left out, their prompt alone filling "
+                      f"train.max_length ({max_length} tokens): {dict(dropped)}; raise train.max_length to keep "
+                      f"them", soft_wrap=True)
+    return kept
+
+
 def _complete(checkpoint: Path) -> bool:
     """Whether the Trainer finished writing ``checkpoint``: it writes ``trainer_state.json`` last, so
     a save cut by a kill or a full disk leaves it missing or cut short."""
@@ -106,15 +126,16 @@ def run_training(cfg: TrainConfig, model_cfg: ModelConfig, run: RunFolder, varia
         console.print(f"{adapter_dir} is complete")
         return adapter_dir
     rows = training_examples(run, categories, cfg.tau_min, data)
-    if budget_of is not None and budget_of != data:
-        budget = cfg.epochs * len(training_examples(run, categories, cfg.tau_min, budget_of))
-        cfg = replace(cfg, epochs=budget / len(rows))
-    counts = {c: sum(r["category"] == c for r in rows) for c in categories}
-    console.print(f"training a LoRA on {len(rows)} examples {counts}"
-                  f" ({_loss_name(cfg)})")
     started = time.perf_counter()
     # the start point is the very model that generate and the benchmark call "before" (QLoRA on 4-bit)
     model, tokenizer = load_variant(model_cfg, run, "before")
+    rows = fitting(rows, tokenizer, cfg.max_length, run.data_dir(data))
+    if budget_of is not None and budget_of != data:
+        seen = fitting(training_examples(run, categories, cfg.tau_min, budget_of), tokenizer, cfg.max_length)
+        cfg = replace(cfg, epochs=cfg.epochs * len(seen) / len(rows))
+    counts = {c: sum(r["category"] == c for r in rows) for c in categories}
+    console.print(f"training a LoRA on {len(rows)} examples {counts}"
+                  f" ({_loss_name(cfg)})")
     trainer = make_trainer(model, tokenizer, rows, cfg, run.checkpoints(variant), seed, serve_temperature,
                            bf16=model_cfg.dtype == "bfloat16", label=run.train_dir(variant).name)
     trainer.train(resume_from_checkpoint=_last_checkpoint(run.checkpoints(variant)))

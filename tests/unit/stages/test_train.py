@@ -260,3 +260,17 @@ def test_decoupled_loss_is_the_default_and_needs_one_learned_scale():
     with pytest.raises(ValueError, match="decoupled"):
         TrainConfig(logit_scale_per_dimension=True)
     assert TrainConfig(temperature_scaling=False, logit_scale=False).loss == "decoupled"  # plain SFT: no scale needed
+
+
+def test_an_example_whose_prompt_fills_max_length_is_left_out_with_a_notice_and_counted_out(tokenizer, capsys):
+    from cogumi.stages.train import fitting
+
+    short = {"prompt": [{"role": "user", "content": "What is 2 + 3?"}],
+             "completion": [{"role": "assistant", "content": "5"}], "tau": 0.1, "category": "math"}
+    long = {**short, "prompt": [{"role": "user", "content": "Tell me more. " * 80}], "category": "knowledge"}
+    kept = fitting([short, long, short], tokenizer, 64, "runs/x/data")
+    assert kept == [short, short]
+    said = capsys.readouterr().out.replace("\n", "")
+    assert "1 examples of runs/x/data are left out" in said and "{'knowledge': 1}" in said
+    with pytest.raises(ValueError, match=r"every one of the 1 training examples .* raise train.max_length"):
+        fitting([long], tokenizer, 64)
