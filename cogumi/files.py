@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,32 @@ def write_text(path: Path, text: str) -> None:
         pass
     finally:
         os.close(folder)
+
+
+HASHED_UP_TO = 64 << 20  # files up to this size are fingerprinted by content; larger ones by size and mtime
+
+
+def fingerprint(path: str | Path) -> dict | None:
+    """What a local file or folder holds, cheaply: per file its size and its sha256 (or, above
+    ``HASHED_UP_TO``, its modification time); None for what is not on this machine (a hub id)."""
+    found = Path(path).expanduser()
+    if found.is_file():
+        return _file_fingerprint(found)
+    if not found.is_dir():
+        return None
+    return {str(p.relative_to(found)): _file_fingerprint(p) for p in sorted(found.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(found).parts)}
+
+
+def _file_fingerprint(path: Path) -> dict:
+    stat = path.stat()
+    if stat.st_size > HASHED_UP_TO:
+        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": stat.st_size, "sha256": digest.hexdigest()[:16]}
 
 
 def read_record(path: Path, shape: type = dict):

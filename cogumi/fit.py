@@ -15,10 +15,11 @@ from cogumi.console import console, show
 from cogumi.dist import barrier, is_main
 from cogumi.files import read_json, read_record, write_json
 from cogumi.lock import RunLock
+from cogumi.models.checks import model_settings
 from cogumi.plan import preflight
 from cogumi.run import RunFolder
 from cogumi.stages import benchmark, filter, generate, report, train
-from cogumi.stages.contract import Stage, changed_settings, run_stage, status
+from cogumi.stages.contract import Stage, changed_settings, digest, run_stage, status
 
 PACKAGES = ("cogumi", "torch", "transformers", "peft", "trl", "lightning", "torchmetrics", "math-verify",
             "bitsandbytes", "jsonargparse")
@@ -61,7 +62,8 @@ def plan_stages(cfg, run: RunFolder, command: str, timings: dict) -> list[Stage]
     trains = {v: train.stage(cfg, run, data, v) for v in cfg.variants}
     if command == "benchmark":  # alone, it measures the trained variants that are up to date
         trains = {v: t for v, t in trains.items() if status(t, run.stage_record(t.name))[0] == "skip"}
-    measured = benchmark.stage(cfg, run, {"before": "phase1a", **{v: t.digest for v, t in trains.items()}})
+    phase1a = "phase1a:" + digest(model_settings(cfg.model))  # what "before" is: the model's own files
+    measured = benchmark.stage(cfg, run, {"before": phase1a, **{v: t.digest for v, t in trains.items()}})
     stages = {"generate": [generated], "filter": list(data.values()),
               "train": list(trains.values()) if command != "benchmark" else [], "benchmark": [measured],
               "report": [report.stage(cfg, run, measured, timings)]}

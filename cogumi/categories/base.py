@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from cogumi.categories.metrics import accuracy_scores
 from cogumi.categories.rules import keep_first_correct
+from cogumi.files import fingerprint
 from cogumi.types import Decoding, Keep, Problem
 from cogumi.verify.answers import extract_short_answer, matches, same_answer
 from cogumi.verify.reference import against_reference
@@ -164,7 +165,10 @@ class Category:
     def data_settings(self, split: str) -> dict[str, Any]:
         """Where its problems of ``split`` come from."""
         source = self.sources[split]
-        return {"source": source and asdict(source), "prompt_template": self.prompt_template}
+        found = {"source": source and asdict(source), "prompt_template": self.prompt_template}
+        if source is not None and source.is_file:  # the file's bytes, not only its name
+            found["content"] = fingerprint(source.path)
+        return found
 
     def options(self) -> dict[str, Any]:
         """The constructor's keyword arguments (a subclass with options returns them)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import asdict
 from pathlib import Path
+
+from cogumi.files import fingerprint
 
 
 def _is_local(path: str) -> bool:
@@ -21,6 +24,13 @@ def _local_folder(path: str, what: str, holds: str) -> Path | None:
     if path.startswith((".", "/", "~")):
         raise FileNotFoundError(f"{what} folder {path!r} does not exist; pass the folder that holds {holds}")
     return None
+
+
+def model_settings(model_cfg) -> dict:
+    """What every model of a run depends on: the model config, and what the base and adapter files
+    hold (a checkpoint replaced in place is another model; ``cogumi.files.fingerprint``)."""
+    return {**asdict(model_cfg), "files": {"base": fingerprint(model_cfg.base),
+                                           "adapter": fingerprint(model_cfg.adapter) if model_cfg.adapter else None}}
 
 
 def check_output_dir(output_dir: str) -> str:

@@ -14,10 +14,13 @@ without loading them.
 from __future__ import annotations
 
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cogumi.console import console
+from cogumi.files import fingerprint, read_record, write_json
 from cogumi.models.chat import PAD
 from cogumi.models.checks import check_adapter, check_adapter_matches, check_base
 
@@ -183,20 +186,32 @@ def merged_variant_path(model_cfg, run, label: str) -> Path:
                        saved_dtype(model_cfg))
 
 
+MERGED_FROM = "cogumi_merged_from.json"  # what a merged folder was made of, beside its weights
+
+
 def merged_once(base: str, adapters: list[str], folder: Path, dtype: str) -> Path:
-    """``save_merged`` unless ``folder`` already holds the model; one process writes it while the
-    others wait, and a half-written copy left by a killed writer is removed first."""
-    if (folder / "config.json").exists():
+    """``save_merged`` unless ``folder`` already holds this model: made of the same base and adapter
+    files (their fingerprints), in ``dtype``; one made of other files is replaced. One process
+    writes it while the others wait, and a half-written copy left by a killed writer is removed first."""
+    made_of = {"base": fingerprint(base), "adapters": [fingerprint(a) for a in adapters], "dtype": dtype}
+    if _holds(folder, made_of):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(folder.with_name(folder.name + ".lock")):
-        if not (folder / "config.json").exists():
-            import shutil
-
+        if not _holds(folder, made_of):
             for torn in folder.parent.glob(folder.name + ".tmp*"):  # left by a writer that was killed
                 shutil.rmtree(torn, ignore_errors=True)
-            save_merged(base, adapters, folder, dtype)
+            if folder.exists():
+                console.print(f"{folder} was merged from other files than the model and adapter now hold; merging "
+                              "it again", soft_wrap=True)
+                shutil.rmtree(folder)
+            save_merged(base, adapters, folder, dtype, made_of)
     return folder
+
+
+def _holds(folder: Path, made_of: dict) -> bool:
+    record = read_record(folder / MERGED_FROM) if (folder / MERGED_FROM).exists() else None
+    return (folder / "config.json").exists() and record == made_of
 
 
 def free_accelerator_memory() -> None:
@@ -210,10 +225,9 @@ def free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def save_merged(base: str, adapters: list[str], folder: Path, dtype: str) -> Path:
+def save_merged(base: str, adapters: list[str], folder: Path, dtype: str, made_of: dict | None = None) -> Path:
     """``base`` with each of ``adapters`` merged in turn in full precision, cast to ``dtype`` and
     saved with its tokenizer as a plain Hugging Face model folder (written whole, then renamed)."""
-    import shutil
     import socket
 
     import torch
@@ -226,6 +240,8 @@ def save_merged(base: str, adapters: list[str], folder: Path, dtype: str) -> Pat
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if made_of is not None:
+        write_json(tmp / MERGED_FROM, made_of)
     tmp.replace(folder)
     return folder
 

@@ -45,9 +45,13 @@ def stage(cfg, run: RunFolder, models: dict[str, str]) -> Stage:
         for label in old.get("models", {}):
             if old["models"][label] != models.get(label):
                 remove(run.records(split, label))
+        if old.get("models", {}).get("before") != models.get("before"):  # the sweep measures Phase 1A too
+            for records in run.results_dir(split).glob("phase1a@*.jsonl"):
+                remove(records)
 
     return Stage("benchmark" if split == "benchmark" else "benchmark_distill", settings,
-                 lambda: run_models(cfg, run, list(models)), clear)
+                 lambda: run_models(cfg, run, list(models)), clear,
+                 lambda: sorted(run.results_dir(split).glob("*.jsonl")))
 
 
 def measured_settings(cfg) -> dict:

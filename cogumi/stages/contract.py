@@ -46,13 +46,16 @@ class Stage:
     """One stage of a run: its name, its settings, the work, and how to clear stale output.
 
     ``clear(old_settings)`` removes what the stage made under other settings (a stage that keeps
-    part of its output, like generate per category, compares the two itself).
+    part of its output, like generate per category, compares the two itself). ``outputs()`` lists
+    the files it made; their sizes are recorded when it finishes, and a file since gone or changed
+    makes the stage resume (redoing what that file held) instead of being trusted.
     """
 
     name: str
     settings: dict
     work: Callable[[], object]
     clear: Callable[[dict], None] = field(default=lambda old: None)
+    outputs: Callable[[], list[Path]] = field(default=lambda: [])
 
     @property
     def digest(self) -> str:
@@ -70,7 +73,20 @@ def status(stage: Stage, record_path: Path) -> tuple[str, str]:
         return "run", f"settings changed: {shown}"
     if not record.get("done"):
         return "resume", "cut short earlier; resumes where it stopped"
+    if lost := _lost_outputs(record):
+        return "resume", f"{lost} since it finished; redoes what is missing"
     return "skip", "done, settings unchanged"
+
+
+def _lost_outputs(record: dict) -> str | None:
+    """The first file the record lists that is now missing or of another size, in words."""
+    for path, size in (record.get("outputs") or {}).items():
+        found = Path(path)
+        if not found.exists():
+            return f"{path} is missing"
+        if found.stat().st_size != size:
+            return f"{path} changed"
+    return None
 
 
 def _record(path: Path) -> dict | None:
@@ -88,8 +104,9 @@ def run_stage(stage: Stage, record_path: Path, timings: dict[str, float], main: 
     if what == "skip":
         return False
     if main:
-        if record_path.exists():
-            old = (_record(record_path) or {"settings": {}})["settings"]  # unreadable: clear everything
+        if record_path.exists() or any(p.exists() for p in stage.outputs()):
+            # an unreadable record, or files with none (it was deleted): made under settings unknown
+            old = (_record(record_path) or {"settings": {}})["settings"]
             if old != stage.settings:
                 stage.clear(old)
         write_json(record_path, {"settings": stage.settings, "done": False})
@@ -97,5 +114,6 @@ def run_stage(stage: Stage, record_path: Path, timings: dict[str, float], main: 
     stage.work()
     timings[stage.name] = round(time.perf_counter() - started, 1)
     if main:
-        write_json(record_path, {"settings": stage.settings, "done": True})
+        made = {str(p): p.stat().st_size for p in stage.outputs() if p.is_file()}
+        write_json(record_path, {"settings": stage.settings, "done": True, "outputs": made})
     return True

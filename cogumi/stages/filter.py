@@ -34,20 +34,28 @@ def stages(cfg, run: RunFolder, generated: Stage) -> dict[str, Stage]:
     the rft ablation's own samples, which its data needs."""
     settings = {"inputs": {"generate": generated.digest},
                 "categories": {name: filter_settings(c) for name, c in cfg.resolved.items()}}
-    found = {"data": Stage("filter", settings, lambda: run_filter(cfg, run), lambda old: clear_filtered(run))}
+    found = {"data": Stage("filter", settings, lambda: run_filter(cfg, run), lambda old: clear_filtered(run),
+                           lambda: filtered_files(run, "data"))}
     if "no_verification" in cfg.ablations:
         found["data_unverified"] = Stage(
             "filter_unverified", {"inputs": {"generate": generated.digest},
                                   "training_temperature": {n: c.training_temperature for n, c in cfg.resolved.items()}},
-            lambda: run_unverified(cfg, run), lambda old: clear_filtered(run, "data_unverified"))
+            lambda: run_unverified(cfg, run), lambda old: clear_filtered(run, "data_unverified"),
+            lambda: filtered_files(run, "data_unverified"))
     if "rft" in cfg.ablations:
         sampled = generate.stage(cfg, run, rft=True)
         found["generate_rft"] = sampled
         found["data_rft"] = Stage(
             "filter_rft", {"inputs": {"generate_rft": sampled.digest, "filter": found["data"].digest},
                            "rft": asdict(cfg.rft)},
-            lambda: run_rft_filter(cfg, run), lambda old: clear_filtered(run, "data_rft"))
+            lambda: run_rft_filter(cfg, run), lambda old: clear_filtered(run, "data_rft"),
+            lambda: filtered_files(run, "data_rft"))
     return found
+
+
+def filtered_files(run: RunFolder, data: str) -> list:
+    """What a filter stage writes: the data folder's examples and its audit."""
+    return sorted(run.data_dir(data).glob("*.jsonl")) + [run.audit(data)]
 
 
 def filter_settings(category: Category) -> dict:

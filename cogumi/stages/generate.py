@@ -9,15 +9,15 @@ policy regenerates that category's batches only, and a category added leaves the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from functools import partial
 
 from cogumi.categories import Category
 from cogumi.data.problems import distill_problems
 from cogumi.dist import barrier
 from cogumi.engines import engine_class
-from cogumi.engines.batches import finished_batches, plan_batches, read_batches, remove
+from cogumi.engines.batches import finished_batches, plan_batches, rank_files, read_batches, remove
 from cogumi.engines.loop import run_batches
+from cogumi.models.checks import model_settings
 from cogumi.run import RunFolder
 from cogumi.stages.contract import Stage
 from cogumi.types import Decoding
@@ -29,13 +29,14 @@ def stage(cfg, run: RunFolder, rft: bool = False) -> Stage:
     raw_of = run.raw_rft if rft else run.raw
     engine = engine_class(cfg.generate.engine)
     size = engine.batch_size(cfg.generate, cfg)
-    settings = {"model": asdict(cfg.model), "seed": cfg.seed, **engine.settings(cfg), "categories": {
+    settings = {"model": model_settings(cfg.model), "seed": cfg.seed, **engine.settings(cfg), "categories": {
         name: category_settings(cfg.resolved[name], decoding, cfg.generate.problems.get(name, 0), size,
                                 cfg.generate.memory_budget_gb)
         for name, decoding in decodings.items()}}
     return Stage("generate_rft" if rft else "generate", settings,
                  lambda: run_generation(cfg, run, decodings, raw_of, "generate rft" if rft else "generate"),
-                 lambda old: clear_categories(run, stale_categories(old, settings), raw_of if rft else None))
+                 lambda old: clear_categories(run, stale_categories(old, settings), raw_of if rft else None),
+                 lambda: [p for name in decodings for p in rank_files(raw_of(name))])
 
 
 def category_settings(category: Category, decoding: Decoding, count: int, batch_size: int | None,
@@ -54,11 +55,12 @@ def rft_decodings(cfg) -> dict[str, Decoding]:
 
 
 def stale_categories(old: dict, new: dict) -> list[str]:
-    """Categories whose raw samples were made with other settings than ``new`` asks for."""
+    """Categories whose raw samples were made with other settings than ``new`` asks for (every
+    category, for settings unknown: ``{}``)."""
+    before = old.get("categories", {})
     if {k: v for k, v in old.items() if k != "categories"} != {k: v for k, v in new.items() if k != "categories"}:
-        return sorted(old["categories"].keys() | new["categories"].keys())  # model or seed: everything
-    return sorted(c for c in old["categories"].keys() | new["categories"].keys()
-                  if old["categories"].get(c) != new["categories"].get(c))
+        return sorted(before.keys() | new["categories"].keys())  # model or seed: everything
+    return sorted(c for c in before.keys() | new["categories"].keys() if before.get(c) != new["categories"].get(c))
 
 
 def clear_categories(run: RunFolder, names: list[str], raw_of=None) -> None:

@@ -21,7 +21,8 @@ def stage(cfg, run: RunFolder, benchmark: Stage, timings: dict) -> Stage:
     settings = {"inputs": {"benchmark": benchmark.digest}, "bootstrap": cfg.benchmark.bootstrap, "seed": cfg.seed,
                 "min_problems": cfg.benchmark.min_problems}
     name = "report" if cfg.benchmark.split == "benchmark" else "report_distill"
-    return Stage(name, settings, lambda: write_run_report(cfg, run, list(benchmark.settings["models"]), timings))
+    return Stage(name, settings, lambda: write_run_report(cfg, run, list(benchmark.settings["models"]), timings),
+                 outputs=lambda: run.report_files(cfg.benchmark.split))
 
 
 def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> dict:

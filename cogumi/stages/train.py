@@ -17,6 +17,7 @@ from pathlib import Path
 from cogumi.config import ModelConfig, TrainConfig
 from cogumi.console import console
 from cogumi.files import write_json
+from cogumi.models.checks import model_settings
 from cogumi.models.load import load_variant
 from cogumi.report.variants import VARIANTS, split_variant
 from cogumi.run import RunFolder
@@ -35,12 +36,13 @@ def stage(cfg, run: RunFolder, data: dict[str, Stage], variant: str) -> Stage:
     train = replace(cfg.train, temperature_scaling=False) if name == "plain_sft" else cfg.train
     folder = VARIANTS[name].data
     settings = {"inputs": {"data": data[folder].digest, **({"budget": data["data"].digest} if folder != "data" else {})},
-                "model": asdict(cfg.model), "seed": seed, "serve_temperature": cfg.serve_temperature,
+                "model": model_settings(cfg.model), "seed": seed, "serve_temperature": cfg.serve_temperature,
                 "train": asdict(train), "categories": cfg.trained_categories}
     work = lambda: run_training(train, cfg.model, run, variant, seed=seed,  # noqa: E731
                                 serve_temperature=cfg.serve_temperature, categories=cfg.trained_categories,
                                 data=folder, budget_of="data")
-    return Stage(run.train_dir(variant).name, settings, work, lambda old: clear_training(run, variant))
+    return Stage(run.train_dir(variant).name, settings, work, lambda old: clear_training(run, variant),
+                 lambda: [p for p in run.adapter(variant).iterdir() if p.is_file()] if run.adapter(variant).is_dir() else [])
 
 
 def _loss_name(cfg: TrainConfig) -> str:

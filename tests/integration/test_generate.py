@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,25 @@ def test_truncated_tail_is_cut_and_redone(tmp_path, random_checkpoint):
     record.write_text(json.dumps({**json.loads(record.read_text()), "done": False}))
     subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
     assert raw.read_bytes() == complete
+
+
+def test_a_done_stage_whose_files_were_cut_or_deleted_redoes_them(tmp_path, random_checkpoint):
+    cfg = _config(tmp_path / "c.yaml", tmp_path / "run", str(random_checkpoint / "base"), None, per_category=2)
+    subprocess.run(_cli("generate", "--config", str(cfg)), check=True, capture_output=True)
+    run = tmp_path / "run"
+    raw, knowledge, data = run / "raw" / "math.jsonl", run / "raw" / "knowledge.jsonl", run / "data"
+    made = {p: p.read_bytes() for p in [raw, knowledge, *data.iterdir()]}
+    raw.write_bytes(b"".join(raw.read_bytes().splitlines(keepends=True)[:-1]))  # the last line cut, the stage done
+    knowledge.unlink()
+    shutil.rmtree(data)
+    again = subprocess.run(_cli("generate", "--config", str(cfg)), capture_output=True, text=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resume" in again.stdout  # the table says what it redoes, and why (a file missing or changed)
+    assert {p: p.read_bytes() for p in made} == made  # every file as it was made
+    audit = json.loads((data / "audit.json").read_text())
+    assert audit["knowledge"]["problems"] == 2 and audit["math"]["problems"] == 2
+    quiet = subprocess.run(_cli("generate", "--config", str(cfg)), capture_output=True, text=True)
+    assert "resume" not in quiet.stdout and "skip" in quiet.stdout
 
 
 @pytest.mark.skipif(not (ROOT / "checkpoints/tiny/phase1a/adapter_model.safetensors").exists(),

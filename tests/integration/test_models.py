@@ -240,3 +240,28 @@ def test_4bit_loading_on_cuda(checkpoint):
     model, tok = load_policy(str(checkpoint / "base"), str(checkpoint / "adapter"), load_in_4bit=True, merge=False)
     assert any("4bit" in type(m).__name__ for m in model.modules())
     assert torch.isfinite(_logits(model, tok)).all()
+
+
+def test_an_adapter_replaced_in_place_is_another_model_and_its_merge_is_made_again(checkpoint, tmp_path, tokenizer, capsys):
+    import shutil
+
+    from cogumi.models.checks import model_settings
+    from cogumi.models.load import policy_base
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(checkpoint / "adapter", adapter)
+    model_cfg = ModelConfig(base=str(checkpoint / "base"), adapter=str(adapter), dtype="float32")
+    run = RunFolder(tmp_path / "run")
+    merged = policy_base(model_cfg, run)
+    first = load_file(f"{merged}/model.safetensors")
+    before = model_settings(model_cfg)
+    assert policy_base(model_cfg, run) == merged and "merging it again" not in capsys.readouterr().out
+    peft_model = get_peft_model(build_llama(DIMS, tokenizer, seed=0),
+                                LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    _randomize(peft_model, 7)
+    peft_model.save_pretrained(adapter)  # new weights, same path
+    assert model_settings(model_cfg) != before  # every stage's fingerprint sees another model
+    assert policy_base(model_cfg, run) == merged
+    assert "merging it again" in capsys.readouterr().out.replace("\n", " ")
+    again = load_file(f"{merged}/model.safetensors")
+    assert any(not torch.equal(first[k], again[k]) for k in first)

@@ -107,3 +107,17 @@ def test_a_per_category_token_limit_redoes_that_category_alone():
         Experiment(benchmark=BenchmarkConfig(max_new_tokens={"default": 9, "mth": 384}))
     with pytest.raises(ValueError, match="must be > 0 for every category"):
         BenchmarkConfig(max_new_tokens={"math": 0})
+
+
+def test_a_dataset_rewritten_in_place_changes_its_categorys_fingerprint_alone(tmp_path):
+    from cogumi.config import Experiment
+    from cogumi.stages.benchmark import measured_settings
+
+    kb = tmp_path / "kb.jsonl"
+    kb.write_text('{"prompt": "Capital of Norway?", "answer": "Oslo"}\n')
+    cfg = lambda: Experiment(categories={"knowledge": {"benchmark": {"path": str(kb)}}})  # noqa: E731
+    first = measured_settings(cfg())
+    assert measured_settings(cfg()) == first
+    kb.write_text('{"prompt": "Capital of Norway?", "answer": "Bergen"}\n')  # every reference changed, same path
+    second = measured_settings(cfg())
+    assert [c for c in first["categories"] if first["categories"][c] != second["categories"][c]] == ["knowledge"]

@@ -68,3 +68,31 @@ def test_a_record_reaches_the_disk_before_it_takes_its_name(tmp_path, monkeypatc
     write_json(tmp_path / "r.json", {"a": 1})
     assert events[0] == ("fsync", str(tmp_path / "r.json.tmp")) and events[1] == ("rename", str(tmp_path / "r.json"))
     assert ("fsync", str(tmp_path)) in events[2:]  # and the rename itself
+
+
+def test_a_done_stage_whose_output_is_gone_or_changed_resumes_and_says_which(tmp_path):
+    out, record, log = tmp_path / "out.jsonl", tmp_path / "stages" / "s.json", []
+
+    def work():
+        log.append("work")
+        out.write_text("one\ntwo\n")
+
+    stage = Stage("s", {"x": 1}, work, outputs=lambda: [out])
+    run_stage(stage, record, {})
+    assert status(stage, record)[0] == "skip"
+    out.write_text("one\n")
+    assert status(stage, record) == ("resume", f"{out} changed since it finished; redoes what is missing")
+    run_stage(stage, record, {})
+    out.unlink()
+    assert status(stage, record) == ("resume", f"{out} is missing since it finished; redoes what is missing")
+    run_stage(stage, record, {})
+    assert log == ["work"] * 3 and status(stage, record)[0] == "skip"
+
+
+def test_files_left_without_their_record_are_cleared_before_the_stage_runs(tmp_path):
+    out, record, log = tmp_path / "records.jsonl", tmp_path / "stages" / "s.json", []
+    stage = Stage("s", {"x": 1}, lambda: log.append("work"), lambda old: log.append(("clear", old)),
+                  lambda: [out])
+    out.write_text("made under settings nobody recorded\n")
+    run_stage(stage, record, {})
+    assert log == [("clear", {}), "work"]
