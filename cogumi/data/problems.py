@@ -21,6 +21,16 @@ def benchmark_problems(cfg, split: str) -> list[Problem]:
     return [p for name, c in cfg.resolved.items() for p in load_problems(c, split, counts.get(name, 0), cfg.seed)]
 
 
+def guarded_benchmark(cfg, run: RunFolder) -> list[Problem]:
+    """The benchmark split's problems, checked again for overlap with the run's distill problems
+    (the benchmark's source may have changed since they were drawn); the notes are rewritten."""
+    problems = benchmark_problems(cfg, "benchmark")
+    notes = check_overlap(cfg.resolved, cfg.overlap, distill_problems(cfg, run), problems)
+    if is_main():
+        write_json(run.overlap, notes)
+    return problems
+
+
 def distill_problems(cfg, run: RunFolder) -> list[Problem]:
     """The distill-split problems of this run, drawn once and then read back from disk. Before
     they are first drawn, the benchmark problems are checked for overlap with them."""

@@ -16,7 +16,7 @@ from functools import cache, partial
 
 from cogumi.categories import Category, judge
 from cogumi.console import console
-from cogumi.data.problems import benchmark_problems
+from cogumi.data.problems import benchmark_problems, guarded_benchmark
 from cogumi.dist import barrier
 from cogumi.engines import engine_class
 from cogumi.engines.batches import finished_batches, plan_batches, read_batches, remove, remove_batches
@@ -90,7 +90,9 @@ def run_models(cfg, run: RunFolder, models: list[str]) -> None:
     time); then each trained variant on its own."""
     kind = engine_class(cfg.benchmark.engine)
     phase1a = cache(lambda: kind.open(cfg, run, "before"))  # opened once for "before" and the sweep
-    problems = benchmark_problems(cfg, cfg.benchmark.split)  # drawn once for every model
+    # drawn once for every model; the held-out split checked again against what was distilled
+    split = cfg.benchmark.split
+    problems = guarded_benchmark(cfg, run) if split == "benchmark" else benchmark_problems(cfg, split)
     variants = [m for m in models if m != "before"]
     try:
         if "before" in models:

@@ -202,3 +202,20 @@ def test_a_short_prompt_written_another_way_is_still_an_overlap(benchmark):
     assert overlap(distill, [Problem(id="b", category="math", prompt=benchmark, key="b")], 13) == [("d", "b", "exact")]
     other = Problem(id="c", category="math", prompt="Sam has 1,001 apples. How many are left?", key="c")
     assert overlap(distill, [other], 13) == []
+
+
+def test_a_benchmark_pointed_at_the_distill_problems_is_refused_by_plan_and_by_the_benchmark(tmp_path):
+    from cogumi.data.problems import distill_problems, guarded_benchmark
+    from cogumi.run import RunFolder
+
+    rows = [{"prompt": f"What is the capital of country number {i}?", "answer": f"City {i}"} for i in range(6)]
+    distill, held_out = _write(tmp_path / "kb_train.jsonl", rows), _write(tmp_path / "kb_test.jsonl",
+                                                                          [{"prompt": "Capital of Peru?", "answer": "Lima"}])
+    cfg = _cfg(tmp_path, {"knowledge": {"distill": {"path": str(distill)}, "benchmark": {"path": str(held_out)}}})
+    assert not [p for p in preflight(cfg) if "overlap" in p]
+    run = RunFolder(cfg.output_dir)
+    distill_problems(cfg, run)  # drawn, as generate draws them, against the held-out file
+    copied = _cfg(tmp_path, {"knowledge": {"distill": {"path": str(distill)}, "benchmark": {"path": str(distill)}}})
+    assert any("knowledge" in p and "overlap" in p for p in preflight(copied))
+    with pytest.raises(ValueError, match="knowledge: .* overlap"):
+        guarded_benchmark(copied, run)
