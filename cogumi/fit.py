@@ -15,7 +15,7 @@ from cogumi.console import console, show
 from cogumi.dist import barrier, is_main
 from cogumi.files import read_json, read_record, write_json
 from cogumi.lock import RunLock
-from cogumi.models.checks import model_settings
+from cogumi.models.checks import check_output_dir, model_settings
 from cogumi.plan import preflight
 from cogumi.run import RunFolder
 from cogumi.stages import benchmark, filter, generate, report, train
@@ -72,6 +72,7 @@ def plan_stages(cfg, run: RunFolder, command: str, timings: dict) -> list[Stage]
 
 def run_command(cfg, command: str) -> None:
     """Run (or resume) the stages of ``command`` on the run folder of ``cfg``."""
+    check_output_dir(cfg.output_dir)  # before anything is written there: a folder of Cogumi's own, or new
     run = RunFolder(cfg.output_dir)
     with RunLock(run.lock):
         _run_stages(cfg, run, command)

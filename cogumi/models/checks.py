@@ -43,7 +43,13 @@ def check_output_dir(output_dir: str) -> str:
             raise ValueError(f"output_dir {output_dir!r} is a file, not a folder; {fix}")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"output_dir {output_dir!r} is read-only for this user; {fix}, or make it writable")
-        return f"{output_dir} (exists: reruns resume it)"
+        held = sorted(p.name for p in folder.iterdir())
+        if held and not {"run.json", "run.lock"} & set(held):
+            shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+            what = "a model folder" if "config.json" in held else "a folder Cogumi did not make"
+            raise ValueError(f"output_dir {output_dir!r} is {what} (it holds {shown}, and no run.json); Cogumi writes "
+                             f"and deletes only in a run folder of its own: give a new or empty --output_dir")
+        return f"{output_dir} (exists: reruns resume it)" if held else f"{output_dir} (empty)"
     parent = next(p for p in folder.absolute().parents if p.exists())
     if not parent.is_dir():
         raise ValueError(f"output_dir {output_dir!r} cannot be created: {str(parent)!r} is a file; {fix}")

@@ -219,3 +219,25 @@ def test_a_benchmark_pointed_at_the_distill_problems_is_refused_by_plan_and_by_t
     assert any("knowledge" in p and "overlap" in p for p in preflight(copied))
     with pytest.raises(ValueError, match="knowledge: .* overlap"):
         guarded_benchmark(copied, run)
+
+
+def test_a_folder_cogumi_did_not_make_is_refused_as_output_dir_and_left_untouched(tmp_path, capsys):
+    from cogumi import cli
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "my_questions.jsonl").write_text('{"prompt": "mine"}\n')
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"num_hidden_layers": 2}')
+    for folder, what in ((project, "a folder Cogumi did not make"), (model, "a model folder")):
+        before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        assert any(what in p and "no run.json" in p for p in preflight(_cfg(tmp_path, {}, "--output_dir", str(folder))))
+        with pytest.raises(SystemExit):
+            cli.main(["generate", "--config", "configs/tiny.yaml", "--output_dir", str(folder)])
+        assert what in capsys.readouterr().out.replace("\n", " ")
+        assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # nothing written or deleted
+    own = tmp_path / "run"
+    own.mkdir()
+    (own / "run.json").write_text("{}")
+    assert not [p for p in preflight(_cfg(tmp_path, {}, "--output_dir", str(own))) if "output_dir" in p]
