@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 from dataclasses import replace
 
 from cogumi.categories.base import Category, check_option
 from cogumi.categories.rules import keep_first_correct
 from cogumi.types import Decoding, Keep, Verdict
-from cogumi.verify.code import describe_sandbox, extract_code, run_many, sandbox
+from cogumi.verify.code import describe_sandbox, extract_code, judging_interpreter, run_many, sandbox
 
 
 class Code(Category):
@@ -20,16 +22,20 @@ class Code(Category):
     position = 1
     seed = 1
 
-    def __init__(self, timeout_s: float = 5.0):
-        """``timeout_s``: wall-clock limit of one sandboxed test run."""
+    def __init__(self, timeout_s: float = 5.0, python: str | None = None):
+        """``timeout_s``: wall-clock limit of one sandboxed test run. ``python``: the interpreter that
+        runs and judges programs (default: this project's, where the sandbox can run it, else the
+        system's; ``cogumi plan`` says which)."""
         super().__init__()
         check_option("code", "timeout_s", timeout_s, (int, float))
         if timeout_s <= 0:
             raise ValueError(f"categories.code.init_args.timeout_s must be > 0, got {timeout_s}")
-        self.timeout_s = timeout_s
+        if python is not None and not (isinstance(python, str) and os.access(python, os.X_OK)):
+            raise ValueError(f"categories.code.init_args.python must be an interpreter that exists and runs, got {python!r}")
+        self.timeout_s, self.python = timeout_s, python
 
     def options(self) -> dict:
-        return {"timeout_s": self.timeout_s}
+        return {"timeout_s": self.timeout_s, **({"python": self.python} if self.python else {})}
 
     def prepare(self, problem):
         # a dataset's prompt holds the imports and the signature the answer may leave out
@@ -48,7 +54,7 @@ class Code(Category):
                 program = problem.spec["code_prefix"] + "\n" + program
             jobs.append((i, program))
         results = run_many([(program, problems[i].tests, problems[i].entry_point) for i, program in jobs],
-                           self.timeout_s)
+                           self.timeout_s, python=self.python)
         for (i, program), result in zip(jobs, results):
             # A crash or a hang is the program's fault, so it is judged wrong; a sandbox that cannot
             # start raises instead of reading as a verdict.
@@ -57,10 +63,17 @@ class Code(Category):
         return verdicts
 
     def plan_rows(self) -> tuple[list[tuple[str, str]], list[str]]:
-        warnings = [] if sandbox().confines_writes else [
+        warnings = [] if sandbox(self.python).confines_writes else [
             "generated code can write wherever this user can (no Landlock in this kernel, not run as root); "
             "run on Linux 5.13+ to confine it"]
-        return [("code sandbox", describe_sandbox())], warnings
+        interpreter, own = judging_interpreter(self.python)
+        if not own and not self.python:
+            who = " (it runs as nobody, who cannot run this project's interpreter)" if os.geteuid() == 0 else ""
+            warnings.append(f"code is judged by {interpreter}, not this project's interpreter {sys.executable}{who}: "
+                            "a right answer that imports a package only the project's environment has is judged "
+                            "wrong; set categories.code.init_args.python to an interpreter with those packages")
+        judged = f"{interpreter} ({'this project' if own else 'named in the config' if self.python else 'the system'}'s)"
+        return [("code sandbox", describe_sandbox(self.python)), ("code judged by", judged)], warnings
 
     def vote_key(self, verdict) -> str | None:
         """Programs vote by behaviour, their verdict on the tests, not by their text (``x + 9`` and

@@ -38,6 +38,8 @@ harness that is killed.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import secrets
@@ -117,46 +119,85 @@ def _guard_prefix() -> list[str]:
     return ["setpriv", *drop, *death] if drop or death else []
 
 
-def _find_sandbox() -> Sandbox:
+def _find_sandbox(python: str | None = None) -> Sandbox:
     """The strongest isolation this machine allows, probed once.
 
     As root, the child first drops to ``nobody`` (root ignores RLIMIT_NPROC and owns the files);
     fresh network and PID namespaces then leave it no network and no way to see, or signal, any
     process outside the sandbox; Landlock confines its writes, reads, TCP and signals. Each layer is
     used where this machine allows it, and the first interpreter that can run the child inside is
-    chosen (a root-only interpreter cannot).
+    chosen (a root-only interpreter cannot): this process's own, else the system's; ``python``
+    names the one to use instead, and it alone is tried.
     """
     guard = _guard_prefix()
     unshare = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--map-root-user"]
     layers = [guard + unshare, guard, []] if guard else [unshare, []]
-    interpreters = [sys.executable] + [p for p in (shutil.which("python3"), "/usr/bin/python3") if p]
+    interpreters = [python] if python else [sys.executable] + [p for p in (shutil.which("python3"),
+                                                                            "/usr/bin/python3") if p]
     for layer in layers:
         if any(tool in layer and not shutil.which(tool) for tool in ("setpriv", "unshare")):
             continue
-        for python in interpreters:
-            with tempfile.TemporaryDirectory(prefix=f"cogumi-probe-{os.getpid()}-") as workdir:
-                os.chmod(workdir, 0o777)  # the probe may run as nobody
-                probe = subprocess.run([*layer, python, "-I", "-c", _CHILD, "--probe"], capture_output=True,
+        for interpreter in interpreters:
+            with work_folder("probe") as workdir:
+                probe = subprocess.run([*layer, interpreter, "-I", "-c", _CHILD, "--probe"], capture_output=True,
                                        text=True, cwd=workdir)
             if probe.returncode == 0 and probe.stdout.strip().isdigit():
-                return Sandbox([*layer, python], int(probe.stdout.strip()))
+                return Sandbox([*layer, interpreter], int(probe.stdout.strip()))
+    if python:
+        raise RuntimeError(f"the interpreter {python} cannot run inside the code sandbox here"
+                           + (" (it runs as nobody, who must be able to read and run it)" if os.geteuid() == 0 else ""))
     raise RuntimeError("no Python interpreter can run inside the code sandbox on this machine")
 
 
-_SANDBOX: Sandbox | None = None
+_SANDBOXES: dict[str | None, Sandbox] = {}
 
 
-def sandbox() -> Sandbox:
-    """This machine's sandbox (probed on first use)."""
-    global _SANDBOX
-    if _SANDBOX is None:
-        _SANDBOX = _find_sandbox()
-    return _SANDBOX
+def sandbox(python: str | None = None) -> Sandbox:
+    """This machine's sandbox for ``python`` (default: the first interpreter that runs in it),
+    probed on first use."""
+    if python not in _SANDBOXES:
+        _SANDBOXES[python] = _find_sandbox(python)
+    return _SANDBOXES[python]
 
 
-def describe_sandbox() -> str:
+def judging_interpreter(python: str | None = None) -> tuple[str, bool]:
+    """The interpreter that runs and judges programs, and whether it is this process's own (the
+    project's environment, with its packages)."""
+    chosen = sandbox(python).command[-1]
+    return chosen, os.path.realpath(chosen) == os.path.realpath(sys.executable)
+
+
+_SANDBOX_USER = 65534  # nobody: what the sandbox runs as when this process is root
+_PARENT: str | None = None
+
+
+def _private_parent() -> str:
+    """This process's folder of work folders: its owner's alone (root's: others may pass through to
+    the folder that is theirs, never list or write it)."""
+    global _PARENT
+    if _PARENT is None or not os.path.isdir(_PARENT):
+        _PARENT = tempfile.mkdtemp(prefix=f"cogumi-sandbox-{os.getpid()}-")
+        os.chmod(_PARENT, 0o711 if os.geteuid() == 0 else 0o700)
+        atexit.register(shutil.rmtree, _PARENT, ignore_errors=True)  # a killed process's: _sweep_leftovers
+    return _PARENT
+
+
+@contextlib.contextmanager
+def work_folder(kind: str = "run"):
+    """A fresh folder for one run, inside ``_private_parent``: writable by the process that runs the
+    program alone (as root, owned by nobody, mode 0700), never by another user; removed after."""
+    folder = tempfile.mkdtemp(prefix=f"{kind}-", dir=_private_parent())
+    try:
+        if os.geteuid() == 0:
+            os.chown(folder, _SANDBOX_USER, _SANDBOX_USER)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def describe_sandbox(python: str | None = None) -> str:
     """The isolation layers model-generated code runs under here, in words."""
-    box = sandbox()
+    box = sandbox(python)
     parts = ["rlimits on CPU, memory, file size and processes", "own session and temporary folder"]
     if "--reuid=65534" in box.command:
         parts.append("runs as nobody")
@@ -171,19 +212,18 @@ def describe_sandbox() -> str:
 
 
 def run_tests(program: str, tests: str, entry_point: str, timeout_s: float = 5.0, *,
-              memory_mb: int = 512, max_processes: int = 64, max_file_mb: int = 8) -> CodeResult:
+              memory_mb: int = 512, max_processes: int = 64, max_file_mb: int = 8, python: str | None = None) -> CodeResult:
     """Run ``program``, then ``tests``, and call ``check(<entry_point>)`` in a sandboxed process.
 
     HumanEval's format: ``program`` is prompt + completion, ``tests`` defines ``check(candidate)``,
     which may call the program's own helpers. Returns "passed" only when ``check`` returned.
     """
-    box = sandbox()
+    box = sandbox(python)
     _sweep_leftovers()
     secret = secrets.token_hex(16)
-    with tempfile.TemporaryDirectory(prefix=f"cogumi-sandbox-{os.getpid()}-") as workdir:
+    with work_folder() as workdir:
         with open(os.path.join(workdir, "program.py"), "w") as f:
             f.write(program + "\n")
-        os.chmod(workdir, 0o777)  # the child runs as nobody when this process is root
         limits = [str(memory_mb << 20), str(max(1, int(timeout_s) + 1)), str(max_file_mb << 20), str(max_processes)]
         command = [*box.command, "-I", "-c", _CHILD, *limits, entry_point, "1" if box.landlock else "0",
                    str(os.getpid())]
@@ -279,10 +319,11 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_many(jobs: list[tuple[str, str, str]], timeout_s: float = 5.0, workers: int | None = None) -> list[CodeResult]:
+def run_many(jobs: list[tuple[str, str, str]], timeout_s: float = 5.0, workers: int | None = None,
+             python: str | None = None) -> list[CodeResult]:
     """``run_tests`` over (program, tests, entry_point) jobs in parallel across cores, in order. A job
     that repeats an earlier one (a sharp model's samples often do) is run once and shares its result."""
     unique = list(dict.fromkeys(jobs))
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        results = dict(zip(unique, pool.map(lambda job: run_tests(*job, timeout_s=timeout_s), unique)))
+        results = dict(zip(unique, pool.map(lambda job: run_tests(*job, timeout_s=timeout_s, python=python), unique)))
     return [results[job] for job in jobs]

@@ -166,7 +166,7 @@ def test_what_could_fool_the_check_does_not(program):
 @pytest.mark.skipif(sandbox().landlock < 4, reason="this kernel has no Landlock with network rules (ABI 4+)")
 def test_landlock_alone_confines_writes_and_tcp(tmp_path, monkeypatch):
     """Without the other layers (no drop to nobody, no namespaces), Landlock still holds."""
-    monkeypatch.setattr(code, "_SANDBOX", Sandbox([sys.executable], sandbox().landlock))
+    monkeypatch.setattr(code, "_SANDBOXES", {None: Sandbox([sys.executable], sandbox().landlock)})
     target = tmp_path / "outside.txt"
     write = f"open({str(target)!r}, 'w').write('x')\ndef f(x):\n    return x + 1"
     assert run_tests(write, CHECK, "f", timeout_s=5).status == "error" and not target.exists()
@@ -217,9 +217,9 @@ def test_a_repeated_program_runs_once_and_shares_its_verdict(monkeypatch):
     calls = []
     real = code.run_tests
 
-    def counting(*job, timeout_s):
+    def counting(*job, timeout_s, python=None):
         calls.append(job)
-        return real(*job, timeout_s=timeout_s)
+        return real(*job, timeout_s=timeout_s, python=python)
 
     monkeypatch.setattr(code, "run_tests", counting)
     good = ("def f(x):\n    return x + 1", "def check(c):\n    assert c(1) == 2", "f")

@@ -250,3 +250,44 @@ def test_a_check_gets_its_own_copy_of_every_module_it_imports():
         assert not run_tests(program, check, "f", timeout_s=10).passed, name
     assert run_tests("def f(x):\n    return '[3]'", JSON_CHECK, "f", timeout_s=10).passed
     assert run_tests("def f(x):\n    return x + 1", FRACTION_CHECK, "f", timeout_s=10).passed
+
+
+def test_the_work_folder_is_writable_by_the_sandbox_alone_inside_a_private_parent():
+    import os
+    import stat
+
+    from cogumi.verify.code import run_tests
+
+    probe = ("import os, stat\n"
+             "here, up = os.stat('.'), os.stat('..')\n"
+             "raise SystemExit(f'MODES {stat.S_IMODE(here.st_mode):o} {here.st_uid} {stat.S_IMODE(up.st_mode):o} {up.st_uid}')\n"
+             "def f(x):\n    return x")
+    result = run_tests(probe, "def check(c):\n    assert c(1) == 1", "f", timeout_s=5)
+    mode, _, parent_mode, _ = result.detail.split("MODES ")[1].split()[:4]  # owners: as the namespace maps them
+    assert int(mode, 8) & 0o077 == 0, mode  # no other user may write (or swap program.py), nor list it
+    assert int(parent_mode, 8) & 0o022 == 0, parent_mode
+    from cogumi.verify.code import work_folder
+
+    with work_folder() as folder:  # as the harness sees it
+        here, up = os.stat(folder), os.stat(os.path.dirname(folder))
+        assert here.st_uid == (65534 if os.geteuid() == 0 else os.geteuid()) and stat.S_IMODE(here.st_mode) == 0o700
+        assert up.st_uid == os.geteuid() and stat.S_IMODE(up.st_mode) & 0o022 == 0
+
+
+def test_plan_names_the_interpreter_that_judges_and_a_named_one_is_used(tmp_path):
+    import sys
+
+    from cogumi.categories.code import Code
+    from cogumi.verify.code import judging_interpreter
+
+    rows, warnings = Code().plan_rows()
+    judged = dict(rows)["code judged by"]
+    interpreter, own = judging_interpreter()
+    assert judged.startswith(interpreter)
+    assert own or any("not this project's interpreter" in w and "init_args.python" in w for w in warnings)
+    named = Code(python="/usr/bin/python3")
+    assert dict(named.plan_rows()[0])["code judged by"] == "/usr/bin/python3 (named in the config's)"
+    assert named.options() == {"timeout_s": 5.0, "python": "/usr/bin/python3"}
+    with pytest.raises(ValueError, match="init_args.python must be an interpreter"):
+        Code(python=str(tmp_path / "nope"))
+    assert sys.executable
