@@ -6,6 +6,12 @@ come a per-run secret, a newline and the check's source, and stdin is closed bef
 The run passes only if the secret is the last thing printed. This file uses the standard library
 alone (the interpreter may not be the one that runs Cogumi) and keeps to Python 3.8.
 
+Two processes in turn, one PID: the launcher (``launch``) sets what needs ``ctypes`` (the
+parent-death signal, Landlock) and the resource limits, then ``exec``s a fresh interpreter
+(``main``), which keeps the confinement and limits and has never loaded ``ctypes``, so no class or
+function of it is left for the program to walk to; Landlock lets it execute the interpreter and
+its loader alone.
+
 Everything that decides the verdict is taken before the program's first line runs:
 
 - the secret, the check's source and its compiled code stay locals of ``main``; the program cannot
@@ -57,9 +63,14 @@ REFUSED_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 REFUSED_SETTINGS = frozenset({"__code__", "__defaults__", "__kwdefaults__"})
 # Socket events whose address, when not a tuple (IP and the like), names a unix socket on the host.
 ADDRESSED_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})
-# Modules a program may not import: raw memory, process creation, and signal handlers (which are
-# handed the interrupted frame).
-REFUSED_IMPORTS = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "signal", "_signal"})
+# Modules a program may not import: raw memory, process creation, signal handlers (which are
+# handed the interrupted frame), subinterpreters (no audit hook there) and the test C API.
+REFUSED_IMPORTS = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "signal", "_signal",
+                             # subinterpreters run without this hook; the test C API reads raw memory
+                             "_xxsubinterpreters", "_interpreters", "_xxinterpchannels", "_interpchannels",
+                             "_interpqueues", "concurrent.interpreters", "_testcapi", "_testinternalcapi",
+                             "_testlimitedcapi", "_testmultiphase", "_testsinglephase", "_testbuffer",
+                             "_testimportmultiple", "_testclinic", "_testexternalinspection"})
 PLAIN_TYPES = frozenset({int, float, complex, str, bytes, bool, type(None), list, tuple, dict, set, frozenset})
 # Landlock's filesystem rights, by bit: which of them this file handles and which a plain file can hold.
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR, TRUNCATE = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 14
@@ -93,7 +104,19 @@ def landlock_rules(workdir, handled):
     read_only = {p for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path) if p}
     rules = [(workdir, handled & ~EXECUTE), ("/dev/null", READ_FILE | WRITE_FILE | (handled & TRUNCATE))]
     rules += [(p, READ_FILE | READ_DIR) for p in sorted(read_only | set(READABLE)) if os.path.exists(p)]
+    # executing: the interpreter and its loader alone, so that the launcher can become a fresh interpreter
+    rules += [(p, READ_FILE | EXECUTE) for p in runnable()]
     return [(path, rights if os.path.isdir(path) else rights & FILE_RIGHTS) for path, rights in rules]
+
+
+def runnable():
+    """The files ``exec`` of this interpreter opens to run: the interpreter and its ELF loader."""
+    interpreter = os.path.realpath(sys.executable)
+    with open(interpreter, "rb") as f:
+        head = f.read(4096)
+    start = head.find(b"/lib")
+    loader = head[start:head.find(b"\0", start)].decode() if start >= 0 and b"ld-" in head[start:start + 64] else ""
+    return [p for p in (interpreter, os.path.realpath(loader) if loader else "") if p and os.path.isfile(p)]
 
 
 def confine(workdir):
@@ -244,14 +267,30 @@ def limit(memory, cpu, file_size, processes):
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
-def main(argv):
+def own_command_line():
+    """This interpreter's own arguments (``python -I -c SOURCE ARGS...``), to start afresh with."""
+    if hasattr(sys, "orig_argv"):  # Python 3.10+
+        return list(sys.orig_argv)
+    with open("/proc/self/cmdline", "rb") as f:
+        return [part.decode("utf-8", "surrogateescape") for part in f.read().split(b"\0")[:-1]]
+
+
+def launch(argv):
+    """The launcher: what needs ``ctypes`` (the parent-death signal, Landlock) and the limits are
+    set here, then this process becomes a fresh interpreter (``exec``: the confinement and limits
+    stay, nothing of this interpreter does), which runs the program having never loaded ``ctypes``:
+    no class, function or module of it is left for the program to find."""
     die_with_parent(int(argv[7]))
-    secret, tests = read_message()
     if argv[6] == "1":
         confine(os.getcwd())
-    for name in [n for n in sys.modules if n in REFUSED_IMPORTS or n.startswith("ctypes.")]:
-        del sys.modules[name]  # so that importing one is an import, and refused
     limit(*(int(v) for v in argv[1:5]))
+    command = own_command_line()
+    os.execv(sys.executable, [*command[:command.index("-c") + 2], "--run", *argv[1:]])
+
+
+def main(argv):
+    """The fresh interpreter the launcher became: reads the message, runs the program, then its check."""
+    secret, tests = read_message()
     with open("program.py") as f:
         program = f.read()
     entry_point, check_code = argv[5], compile(tests, "tests.py", "exec")
@@ -289,5 +328,7 @@ def probe():
 if __name__ == "__main__":
     if sys.argv[1:] == ["--probe"]:
         probe()
+    elif sys.argv[1:2] == ["--run"]:
+        main(sys.argv[1:])
     else:
-        main(sys.argv)
+        launch(sys.argv)

@@ -291,3 +291,52 @@ def test_plan_names_the_interpreter_that_judges_and_a_named_one_is_used(tmp_path
     with pytest.raises(ValueError, match="init_args.python must be an interpreter"):
         Code(python=str(tmp_path / "nope"))
     assert sys.executable
+
+
+FIND_CTYPES = """
+def reachable():
+    seen, stack, found = set(), [object], []
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        if 'ctypes' in (getattr(cls, '__module__', '') or ''):
+            found.append(cls.__name__)
+        try:
+            stack += type.__subclasses__(cls)
+        except TypeError:
+            pass
+    return found
+
+found = reachable()
+if found:
+    print('REACHED', found[:3])
+    raise SystemExit(0)
+
+def f(x):
+    return x + x
+"""
+
+
+def test_no_class_of_ctypes_is_left_for_the_program_to_walk_to():
+    """The forgery: a wrong program walks object.__subclasses__() to the ctypes classes the runner
+    used for Landlock, and from raw memory to the runner's secret. The program's interpreter must
+    never have loaded ctypes."""
+    from cogumi.verify.code import run_tests
+
+    result = run_tests(FIND_CTYPES, "def check(c):\n    assert c(2) == 3", "f", timeout_s=5)
+    assert result.status != "passed" and "REACHED" not in result.detail, result
+
+
+@pytest.mark.parametrize("module", ["_xxsubinterpreters", "_interpreters", "_xxinterpchannels", "_testcapi",
+                                    "_testinternalcapi", "_testmultiphase", "_testsinglephase"])
+def test_subinterpreters_and_the_test_c_api_cannot_be_imported(module):
+    """A subinterpreter runs with no audit hook (ctypes and gc.get_objects there), and the test C API
+    reads raw memory: either would let a wrong program forge its verdict."""
+    from cogumi.verify.code import run_tests
+
+    program = (f"try:\n    import {module}\nexcept ModuleNotFoundError:\n    pass\nelse:\n"
+               "    print('IMPORTED')\n    raise SystemExit(0)\ndef f(x):\n    return x")
+    result = run_tests(program, "def check(c):\n    assert c(1) == 1", "f", timeout_s=5)
+    assert "IMPORTED" not in result.detail, result  # refused (or absent from this interpreter)
