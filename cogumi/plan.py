@@ -71,7 +71,7 @@ def _template_rows(cfg) -> list[tuple[str, str]]:
         return rows + [("chat template", "none: the tokenizer has no chat template, so prompts cannot be rendered")]
     for name, category in cfg.resolved.items():
         if cfg.generate.problems.get(name) or cfg.benchmark.problems.get(name):
-            rendered = render_prompts(tokenizer, [category.prompt_template.format(prompt="<problem>")])[0]
+            rendered = render_prompts(tokenizer, [category.prompt_template.replace("{prompt}", "<problem>")])[0]
             rows.append((f"{name} prompt", repr(rendered)))
     return rows
 
