@@ -24,3 +24,15 @@ def tokenizer():
     rng = random.Random(0)
     corpus = [f"{p.prompt}\n{respond(p, rng)}" for c in CATEGORIES for p in make_split(c, "pretrain", 40, 0)]
     return build_tokenizer(corpus, vocab_size=400)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests (a tiny model runs fastest so); ask for it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

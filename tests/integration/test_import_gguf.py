@@ -21,12 +21,7 @@ TEXTS = [*(f"{prompt}\n\n{answer}" for prompt, answer in PAIRS), "It's 7:45 -- i
 MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": PAIRS[0][0]}]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
