@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cogumi.engines.batches import rank_files
 from cogumi.files import read_record, unreadable, write_json
 
 
@@ -73,20 +76,36 @@ def status(stage: Stage, record_path: Path) -> tuple[str, str]:
         return "run", f"settings changed: {shown}"
     if not record.get("done"):
         return "resume", "cut short earlier; resumes where it stopped"
-    if lost := _lost_outputs(record):
+    if lost := _lost_outputs(record, record_path.parent.parent):
         return "resume", f"{lost} since it finished; redoes what is missing"
     return "skip", "done, settings unchanged"
 
 
-def _lost_outputs(record: dict) -> str | None:
-    """The first file the record lists that is now missing or of another size, in words."""
+def _lost_outputs(record: dict, root: Path) -> str | None:
+    """The first file the record lists (by its path in the run folder ``root``) that is now missing
+    or of another size, in words."""
     for path, size in (record.get("outputs") or {}).items():
-        found = Path(path)
-        if not found.exists():
-            return f"{path} is missing"
-        if found.stat().st_size != size:
-            return f"{path} changed"
+        found = [p for p in rank_files(root / path) if p.exists()]
+        if not found:
+            return f"{root / path} is missing"
+        if sum(p.stat().st_size for p in found) != size:
+            return f"{root / path} changed"
     return None
+
+
+def _sizes(files: list[Path], root: Path) -> dict[str, int]:
+    """Each output's size by its path in the run folder ``root``; the files that the ranks of a
+    distributed run wrote beside one (``NAME.rankN.jsonl``) count as that one, so that the record
+    is the same however many processes made it."""
+    sizes: dict[str, int] = {}
+    for path in files:
+        if path.is_file():
+            name = _RANK.sub("", os.path.relpath(path, root))
+            sizes[name] = sizes.get(name, 0) + path.stat().st_size
+    return sizes
+
+
+_RANK = re.compile(r"\.rank\d+(?=\.jsonl$)")
 
 
 def _record(path: Path) -> dict | None:
@@ -114,6 +133,6 @@ def run_stage(stage: Stage, record_path: Path, timings: dict[str, float], main: 
     stage.work()
     timings[stage.name] = round(time.perf_counter() - started, 1)
     if main:
-        made = {str(p): p.stat().st_size for p in stage.outputs() if p.is_file()}
+        made = _sizes(stage.outputs(), record_path.parent.parent)  # by path in the run folder: it may move
         write_json(record_path, {"settings": stage.settings, "done": True, "outputs": made})
     return True
