@@ -14,7 +14,7 @@ def write_text(path: Path, text: str) -> None:
     """A crash, or a power cut, leaves the old file or the new one, never half of one: the new text
     reaches the disk (fsync) before it takes the old one's name, and the rename before this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(path.suffix + f".tmp-{os.getpid()}")  # its own: ranks may write the same file at once
     with open(tmp, "w") as f:
         f.write(text)
         f.flush()

@@ -175,7 +175,7 @@ def test_two_process_gloo_run_gives_the_single_process_output(tmp_path, random_c
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                 "-m", "cogumi.cli", "generate", "--config", str(double)]
     done = subprocess.run(torchrun, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     raw = tmp_path / "double" / "raw"
     assert list(raw.glob("*.rank1.jsonl"))  # the second rank answered its share
     keep = lambda files: {k: v for k, v in files.items() if not k.startswith("raw/") and k not in

@@ -66,7 +66,7 @@ def test_a_record_reaches_the_disk_before_it_takes_its_name(tmp_path, monkeypatc
     monkeypatch.setattr(type(tmp_path), "replace", lambda self, target: (events.append(("rename", str(target))),
                                                                          real_replace(self, target))[1])
     write_json(tmp_path / "r.json", {"a": 1})
-    assert events[0] == ("fsync", str(tmp_path / "r.json.tmp")) and events[1] == ("rename", str(tmp_path / "r.json"))
+    assert events[0] == ("fsync", str(tmp_path / f"r.json.tmp-{os.getpid()}")) and events[1] == ("rename", str(tmp_path / "r.json"))
     assert ("fsync", str(tmp_path)) in events[2:]  # and the rename itself
 
 
