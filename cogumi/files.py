@@ -51,11 +51,16 @@ def _file_fingerprint(path: Path) -> dict:
     stat = path.stat()
     if stat.st_size > HASHED_UP_TO:
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"size": stat.st_size, "sha256": sha256(path)[:16]}
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return {"size": stat.st_size, "sha256": digest.hexdigest()[:16]}
+    return digest.hexdigest()
 
 
 def read_record(path: Path, shape: type = dict):

