@@ -33,12 +33,18 @@ def _die_with_parent() -> None:
 def serve(spec: dict, requests, reply) -> None:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
+    from vllm.platforms import current_platform
+
+    # vLLM samples a token for a prompt it has prefilled only in part, throws it away and rewinds that
+    # request's seeded generator; a CPU generator has no offset to rewind ("CPU Generator does not use
+    # offset"), so on the CPU every prompt is prefilled whole, and seeded sampling works at any batch.
+    chunked = None if not current_platform.is_cpu() else False
 
     llm = LLM(model=spec["model"], tokenizer=spec["model"], dtype=spec.get("dtype", "auto"), seed=spec.get("seed", 0),
               max_model_len=spec.get("max_model_len"), tensor_parallel_size=spec.get("tensor_parallel_size", 1),
               gpu_memory_utilization=spec.get("gpu_memory_utilization", 0.85),
               quantization=spec.get("quantization"), enforce_eager=spec.get("enforce_eager", False),
-              enable_prefix_caching=True, skip_tokenizer_init=True,
+              enable_prefix_caching=True, skip_tokenizer_init=True, enable_chunked_prefill=chunked,
               # one engine on one device runs in this process: no further processes to spawn and import vLLM
               distributed_executor_backend="uni" if spec.get("tensor_parallel_size", 1) == 1 else None)
     reply({"ready": True, "max_model_len": llm.llm_engine.model_config.max_model_len})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ROOT, SHIPPED, processes_with
+from support import ROOT, SHIPPED, processes_with, tiny_config
 
 from cogumi.categories import judge
 from cogumi.config import Experiment, VllmSettings
@@ -87,6 +87,25 @@ def test_samples_are_reproduced_by_their_seed_whatever_the_chunks(engines, probl
         assert engine.generate(prompts, decoding, seed=3) == first
     finally:
         engine.vllm.chunk = SETTINGS["chunk"]
+
+
+def test_the_tiny_configs_sampled_policies_run_at_their_real_counts_with_seeds_reproduced(engines):
+    """vLLM's CPU build rewinds a torch generator's offset, which CPU generators lack, whenever it
+    discards a sample of a prompt still being prefilled; 64 prompts of 10 samples each get there."""
+    from cogumi.data.sources import load_problems
+
+    engine, _, _ = engines
+    cfg = tiny_config(ROOT / "runs" / "unused")
+    for name in ("reasoning", "creativity", "instruction"):
+        category = cfg.resolved[name]
+        prompts = [p.prompt for p in load_problems(category, "distill", 64, 0)]
+        decoding = category.decoding
+        assert decoding.samples >= 4 and decoding.temperature > 0, name  # the config's real policy
+        first = engine.generate(prompts, decoding, seed=11)
+        assert [len(group) for group in first] == [decoding.samples] * len(prompts), name
+        again = engine.generate(prompts[:40], decoding, seed=11)
+        same = sum(a == b for a, b in zip(first, again))
+        assert same >= 0.9 * len(again), f"{name}: {same} of {len(again)} prompts' samples reproduced by their seed"
 
 
 def test_a_prompt_longer_than_the_context_gets_an_empty_answer_and_the_others_theirs(engines, problems):
