@@ -73,19 +73,31 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(1.0, abs(b))
 
 
+# Where the answer's own phrase ends and a comment on it begins: "Dublin, which is the largest city".
+_CLAUSE = re.compile(r"\s*(?:[,;:(]|\s-\s|\s(?:which|who|where|and|located|a city)\s)", re.I)
+
+
+def _worked_value(answer: str) -> str:
+    """The part of a worked answer after its last "=" ("6 + 7 = 13 apples" -> "13 apples")."""
+    return answer.rsplit("=", 1)[-1] if "=" in answer else answer
+
+
 def matches(answer: str, references: list[str] | tuple[str, ...]) -> bool:
     """Whether ``answer`` equals any reference: by value against a numeric reference (GSM8K's
-    "72" is met by "$72" or "72 dollars", not by "7.2"), otherwise after normalisation."""
+    "72" is met by "$72" or "72 dollars", not by "7.2"; a worked "6 + 7 = 13" by its result),
+    otherwise after normalisation, whole or up to the first clause that comments on it ("Dublin,
+    which is the largest city" is "Dublin"; "Siraconde, a city in Malta" is still not "Valletta")."""
     norm = normalise(answer)
     if not norm:
         return False
+    head = normalise(_CLAUSE.split(answer.strip(), 1)[0])
     for reference in references:
         value = numeric_value(reference)
         if value is not None:
-            got = _first_number(answer)
+            got = _first_number(_worked_value(answer))
             if got is not None and _close(got, value):
                 return True
-        elif norm == normalise(reference):
+        elif normalise(reference) in (norm, head):
             return True
     return False
 

@@ -31,6 +31,12 @@ def test_extract_short_answer_on_awkward_text(text, expected):
     ("5 pm", ["5 pm"], True),                 # a reference with words is matched as text
     ("5 am", ["5 pm"], False),
     ("", ["72"], False),
+    ("Dublin, which is the largest city in the Irish Republic", ["Dublin"], True),  # a comment after it
+    ("Tokyo (formerly Edo)", ["Tokyo"], True),
+    ("Siraconde, a city located in the south of the island of Malta", ["Valletta"], False),
+    ("Washington, D.C.", ["Washington, D.C."], True),  # a reference with a comma is matched whole
+    ("Ben has 6 + 7 = 13 apples", ["13"], True),  # a worked answer by its result
+    ("Ben has 6 + 7 = 14 apples", ["13"], False),
 ])
 def test_matches_by_value_or_normalised_text(answer, references, expected):
     assert matches(answer, references) is expected
