@@ -13,7 +13,7 @@ import statistics
 from cogumi.categories import ordered
 from cogumi.report.frontier import oracle, sentence, verdict
 from cogumi.report.stats import curves, paired_deltas, summarize
-from cogumi.report.variants import split_variant, title
+from cogumi.report.variants import policy_name, split_variant, title
 
 
 def _by_category(records: list[dict], category: str) -> list[dict]:
@@ -70,7 +70,7 @@ def warnings(categories, report: dict, trained: dict[str, dict]) -> list[str]:
             for name, d in metrics.items():
                 if name.startswith("greedy") and d["n"] and d["high"] < 0:
                     was, now = report["before"][category][name], report[label][category][name]
-                    said.append(f"{category}: the {title(label)} model is worse than Phase 1A greedily: {name} "
+                    said.append(f"{category}: the {title(label)} model is worse than {policy_name(report)} greedily: {name} "
                                 f"fell from {was:.3f} to {now:.3f} ({d['delta']:+.3f}, 95% CI [{d['low']:+.3f}, "
                                 f"{d['high']:+.3f}]).")
     return said
@@ -79,15 +79,16 @@ def warnings(categories, report: dict, trained: dict[str, dict]) -> list[str]:
 def build_report(categories, records: dict[str, list[dict]], frontier: dict[float, list[dict]], *,
                  effective: dict, serve_temperature: float, samples_per_problem: int, resamples: int, seed: int,
                  config: str, timings: dict, trained: dict | None = None, min_problems: int = 1,
-                 extra: dict | None = None) -> dict:
+                 extra: dict | None = None, policy: str = "Phase 1A") -> dict:
     """``records``: "before" and every trained variant's per-problem records; ``frontier``: Phase 1A's
     records by temperature (``cogumi.report.frontier.frontier_records``); ``effective``: each variant's
     logit scale and effective temperature; ``trained``: each variant's training examples per category;
-    ``min_problems``: the fewest problems a category's verdict is decided on."""
+    ``min_problems``: the fewest problems a category's verdict is decided on; ``policy``: what the
+    model before training is called ("your model" where it has no Phase 1A adapter)."""
     summaries = {label: summarize(categories, rows) for label, rows in records.items()}
     main = [label for label in records if label != "before" and split_variant(label)[1] is None]
     names = ordered(categories, summaries["before"])
-    report: dict = {"before": summaries["before"], **{label: summaries[label] for label in main}}
+    report: dict = {"policy": policy, "before": summaries["before"], **{label: summaries[label] for label in main}}
     report["deltas"] = {label: {c: paired_deltas(_by_category(records["before"], c), records[label],
                                                  categories[c].metrics, resamples, seed) for c in names}
                         for label in main}
@@ -105,7 +106,7 @@ def build_report(categories, records: dict[str, list[dict]], frontier: dict[floa
         for c in names:
             result = verdict(categories[c], frontier, records[label], resamples, seed, min_problems)
             report["verdicts"][label][c] = {**result, "sentence": sentence(c, f"the {title(label)} model", result,
-                                                                           temperatures)}
+                                                                           temperatures, policy)}
     report["calibration"] = {label: calibration(categories, report["frontier"], report[label]) for label in main}
     report["curves"] = {label: curves(categories, rows) for label, rows in records.items()}
     report["seeds"] = _seed_spread(categories, summaries)

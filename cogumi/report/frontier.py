@@ -97,14 +97,14 @@ def oracle(categories: Mapping[str, Category], frontier_summary: Mapping[str, Ma
     return found
 
 
-def sentence(category: str, title: str, result: dict, temperatures: list[float]) -> str:
-    """The verdict in plain words."""
+def sentence(category: str, title: str, result: dict, temperatures: list[float], policy: str = "Phase 1A") -> str:
+    """The verdict in plain words; ``policy`` names the model before training."""
     if result["verdict"] == "matched":
-        return (f"{category}: {title} is matched by Phase 1A at T={result['temperature']:g} on every metric; "
-                f"sampling Phase 1A at {result['temperature']:g} gives the same, for free.")
+        return (f"{category}: {title} is matched by {policy} at T={result['temperature']:g} on every metric; "
+                f"sampling {policy} at {result['temperature']:g} gives the same, for free.")
     if result["verdict"] == "beyond":
         better = [m for m, d in result["deltas"].items() if d["low"] > 0]
-        return (f"{category}: {title} is beyond every temperature of Phase 1A "
+        return (f"{category}: {title} is beyond every temperature of {policy} "
                 f"({', '.join(f'{t:g}' for t in temperatures)}): even the closest, T={result['temperature']:g}, "
                 f"is surely worse on {', '.join(better)}.")
     if result["verdict"] == "too_few":

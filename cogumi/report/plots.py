@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cogumi.report.variants import colour, title
+from cogumi.report.variants import colour, policy_name, title
 
 
 def _pyplot():
@@ -26,7 +26,7 @@ def plot_frontier(report: dict, categories, path: Path) -> None:
     for axis, category in zip(axes[0], names):
         metric = categories[category].headline
         points = sorted((float(t), v[metric]) for t, v in report["frontier"][category].items() if metric in v)
-        axis.plot([t for t, _ in points], [v for _, v in points], "-o", color=colour("before"), label="Phase 1A")
+        axis.plot([t for t, _ in points], [v for _, v in points], "-o", color=colour("before"), label=policy_name(report))
         for label in report["deltas"]:
             axis.plot([report["serve_temperature"]], [report[label][category][metric]], "*", markersize=12,
                       color=colour(label), label=title(label))

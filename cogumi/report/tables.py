@@ -11,9 +11,10 @@ from rich.table import Table
 from cogumi.files import write_json
 from cogumi.report.build import CALIBRATED_WITHIN
 from cogumi.report.plots import plot_curves, plot_frontier
-from cogumi.report.variants import title
+from cogumi.report.variants import policy_name, title
 
-CALIBRATION_HEADER = ["model", "category", "metric", "tau", "Phase 1A at tau", "model at T_serve", "gap", "calibrated"]
+def calibration_header(report: dict) -> list[str]:
+    return ["model", "category", "metric", "tau", f"{policy_name(report)} at tau", "model at T_serve", "gap", "calibrated"]
 
 
 def calibration_rows(report: dict) -> list[list[str]]:
@@ -24,9 +25,9 @@ def calibration_rows(report: dict) -> list[list[str]]:
 
 
 def calibration_table(report: dict) -> Table:
-    table = Table(title=f"calibration: the consistency metric against Phase 1A at each training temperature "
+    table = Table(title=f"calibration: the consistency metric against {policy_name(report)} at each training temperature "
                         f"(within {CALIBRATED_WITHIN})")
-    for column in CALIBRATION_HEADER:
+    for column in calibration_header(report):
         table.add_column(column)
     for row in calibration_rows(report):
         table.add_row(*row)
@@ -36,10 +37,11 @@ def calibration_table(report: dict) -> Table:
 def _calibration_lines(report: dict) -> list[str]:
     if not report.get("calibration"):
         return []
-    return ["## Calibration: each category against Phase 1A at its training temperature", "",
+    policy = policy_name(report)
+    return [f"## Calibration: each category against {policy} at its training temperature", "",
             f"The trained model sampled at T_serve should score on each category's consistency metric what "
-            f"Phase 1A scores at that category's training temperature tau, within {CALIBRATED_WITHIN}.", "",
-            *_markdown_table(CALIBRATION_HEADER, calibration_rows(report)), ""]
+            f"{policy} scores at that category's training temperature tau, within {CALIBRATED_WITHIN}.", "",
+            *_markdown_table(calibration_header(report), calibration_rows(report)), ""]
 
 
 def _cell(delta: dict) -> str:
@@ -72,7 +74,7 @@ def rows(report: dict) -> list[list[str]]:
 
 def headers(report: dict) -> list[str]:
     variants = _variants(report)
-    return (["category", "metric", "Phase 1A"] + [title(v) for v in variants]
+    return (["category", "metric", policy_name(report)] + [title(v) for v in variants]
             + [f"Δ {title(v)} (95% CI)" for v in variants])
 
 
@@ -91,7 +93,7 @@ def report_table(report: dict) -> Table:
 
 
 def verdict_table(report: dict) -> Table:
-    table = Table(title="against the decoding frontier (Phase 1A at every temperature of the sweep)")
+    table = Table(title=f"against the decoding frontier ({policy_name(report)} at every temperature of the sweep)")
     for column in ["category"] + [title(label) for label in report["verdicts"]]:
         table.add_column(column)
     for row in verdict_rows(report):
@@ -104,7 +106,7 @@ def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
 
 
 def _frontier_lines(report: dict) -> list[str]:
-    lines = ["## The decoding frontier: Phase 1A by temperature", "",
+    lines = [f"## The decoding frontier: {policy_name(report)} by temperature", "",
              "Every trained model is compared with these rows; a gain that one of them reaches is a temperature "
              "effect. Greedy metrics do not depend on the temperature.", ""]
     for category in _order(report):
@@ -144,7 +146,7 @@ def _output_lines(report: dict) -> list[str]:
     def of(n, total):
         return "-" if n is None else f"{n} of {total}"
 
-    body = [[title(label), c, of(o["greedy_no_answer"], o["greedy"]), of(o["greedy_ended"], o["greedy"]),
+    body = [[policy_name(report) if label == "before" else title(label), c, of(o["greedy_no_answer"], o["greedy"]), of(o["greedy_ended"], o["greedy"]),
              of(o["samples_no_answer"], o["samples"]), of(o["samples_ended"], o["samples"])]
             for label, by in report.get("outputs", {}).items() for c, o in by.items()]
     if not body:
@@ -158,7 +160,7 @@ def _output_lines(report: dict) -> list[str]:
 def markdown(report: dict) -> str:
     lines = ["# Cogumi report", ""]
     if report["verdicts"]:  # Phase 1A alone (cogumi benchmark before training) has nothing to judge
-        lines += ["## Verdicts: does a temperature of Phase 1A give the same?", ""]
+        lines += [f"## Verdicts: does a temperature of {policy_name(report)} give the same?", ""]
         lines += [f"- {v['sentence']}" for v in report["verdicts"].get("after", {}).values()]
         lines += [""] + _markdown_table(["category"] + [title(label) for label in report["verdicts"]],
                                         verdict_rows(report)) + [""]

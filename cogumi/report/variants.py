@@ -43,6 +43,12 @@ def title(label: str) -> str:
     return (found.title if found else name) + (f" (seed {seed})" if seed is not None else "")
 
 
+def policy_name(report: dict) -> str:
+    """What the report calls the model before training: "Phase 1A" (the base with the user's Phase 1A
+    adapter), or "your model" where the model itself is the policy (``model.adapter: null``)."""
+    return report.get("policy", "Phase 1A")
+
+
 def colour(label: str) -> str:
     found = VARIANTS.get(split_variant(label)[0])
     return found.colour if found else OTHER_COLOUR

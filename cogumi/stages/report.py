@@ -39,7 +39,8 @@ def write_run_report(cfg, run: RunFolder, labels: list[str], timings: dict) -> d
                           resamples=cfg.benchmark.bootstrap, seed=cfg.seed, config=str(run.config),
                           timings={k: v for k, v in timings.items() if not k.startswith("report")},
                           trained=training_examples(run, variants), min_problems=cfg.benchmark.min_problems,
-                          extra={"split": split, "notes": notes, "filter": filter_audits(cfg, run)})
+                          extra={"split": split, "notes": notes, "filter": filter_audits(cfg, run)},
+                          policy="Phase 1A" if cfg.model.adapter else "your model")
     paths = write_report(result, cfg.resolved, run.report_files(split))
     show_report(result)
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -13,11 +13,12 @@ def _rows(n, greedy, **extra):
              "majority_curve": [0.5, 0.5], **extra} for i in range(n)]
 
 
-def _report(before, after, trained):
+def _report(before, after, trained, **options):
     categories = {"math": defaults()["math"]}
     return build_report(categories, {"before": before, "after": after},
                         frontier_records(categories, before, {}, 0.7, 2), effective={}, serve_temperature=0.7,
-                        samples_per_problem=2, resamples=200, seed=0, config="c.yaml", timings={}, trained=trained)
+                        samples_per_problem=2, resamples=200, seed=0, config="c.yaml", timings={}, trained=trained,
+                        **options)
 
 
 def test_a_greedy_regression_and_a_category_never_trained_on_are_said_in_words():
@@ -49,3 +50,16 @@ def test_how_the_answers_ended_is_counted_per_model_and_category():
     assert report["outputs"]["after"]["math"]["greedy_ended"] is None
     assert report["outputs"]["after"]["math"]["samples_ended"] is None
     assert "| Phase 1A | math | 3 of 3 | 0 of 3 | 3 of 6 | 3 of 6 |" in markdown(report)
+
+
+def test_a_model_without_an_adapter_is_called_your_model_not_phase_1a():
+    before = _rows(40, lambda i: 1.0, greedy_reason="correct", greedy_finished=True,
+                   sampled_reasons=["correct"] * 2, sampled_finished=[True, True])
+    after = _rows(40, lambda i: float(i % 4 == 0))
+    report = _report(before, after, {"after": {"math": 3}}, policy="your model")
+    text = markdown(report)
+    assert "Phase 1A" not in text and "Phase 1A" not in " ".join(report["warnings"])
+    assert "worse than your model greedily" in " ".join(report["warnings"])
+    assert "| category | metric | your model |" in text and "| your model | math |" in text
+    assert "your model" in report["verdicts"]["after"]["math"]["sentence"]
+    assert "Phase 1A" in markdown(_report(before, after, {"after": {"math": 3}}))  # with an adapter
