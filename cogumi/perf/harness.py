@@ -9,10 +9,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from cogumi.config import VllmSettings
+from cogumi.config import DTYPES, VllmSettings
 from cogumi.models.load import load_policy
 from cogumi.world import make_split
 from cogumi.world.knowledge import fact_prompts
+
+
+SKIPPABLE = ("naive", "continuous", "sampling", "sft")
 
 
 @dataclass
@@ -54,6 +57,12 @@ class PerfConfig:
     """Where the figures are written."""
     engines: list[str] = field(default_factory=lambda: ["hf", "vllm"])
     """Engines measured; the vLLM rows need vLLM (see ``vllm``)."""
+    compare_dtype: str | None = None
+    """Measure each engine's greedy generation and the SFT step again in this dtype (float32 against a
+    bfloat16 run, say) as their baselines, with the greedy outputs that agree counted; null: no such rows."""
+    skip: list[str] = field(default_factory=list)
+    """Measurements left out: naive (one prompt at a time), continuous (transformers' generate_batch),
+    sampling, sft; each takes minutes on a real model on a CPU."""
     vllm: VllmSettings = field(default_factory=VllmSettings)
     """The vLLM engine measured (its own process; its start-up is timed apart)."""
 
@@ -63,6 +72,13 @@ class PerfConfig:
         unknown = set(self.engines) - {"hf", "vllm"}
         if unknown:
             raise ValueError(f"engines names unknown engines {sorted(unknown)}; choose from hf, vllm")
+        unknown = set(self.skip) - set(SKIPPABLE)
+        if unknown:
+            raise ValueError(f"skip names unknown measurements {sorted(unknown)}; choose from {', '.join(SKIPPABLE)}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.compare_dtype is not None and self.compare_dtype not in DTYPES:
+            raise ValueError(f"compare_dtype must be one of {', '.join(DTYPES)} or null, got {self.compare_dtype!r}")
 
 
 def load(cfg: PerfConfig):

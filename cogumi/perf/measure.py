@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from rich.table import Table
@@ -43,32 +43,46 @@ def _row(name: str, baseline: str, fast: dict, slow: dict, note: str) -> dict:
 
 def run_perf(cfg: PerfConfig) -> list[dict]:
     """Measure, print the table of ratios and write ``cfg.output``; returns the rows."""
-    rows = []
+    rows, skip = [], set(cfg.skip)
     console.print("greedy: the engines vs batched model.generate and one prompt at a time ...")
-    peer, naive = _isolated("peer", cfg), _isolated("naive", cfg)
+    peer = _isolated("peer", cfg)
+    naive = None if "naive" in skip else _isolated("naive", cfg)
     same = lambda a, b: f"{sum(x == y for x, y in zip(a['texts'], b['texts']))}/{len(b['texts'])} outputs identical"  # noqa: E731
-    if "hf" in cfg.engines:
-        engine, continuous = _isolated("engine", cfg), _isolated("continuous", cfg)
-        rows.append(_row("HF engine, greedy", PEER, engine, peer, same(engine, peer)))
-        rows.append(_row("HF engine, greedy", "model.generate per prompt", engine, naive, same(engine, naive)))
-        rows.append(_row("HF engine, greedy", "transformers continuous batching (generate_batch)", engine, continuous,
-                         same(engine, continuous)))
-    if "vllm" in cfg.engines:
-        vllm = _isolated("vllm", cfg)
-        note = f"engine start {vllm['start_seconds']:.0f} s, not timed; peak MB: the whole vLLM process"
-        rows.append(_row("vLLM engine, greedy", PEER, vllm, peer, f"{same(vllm, peer)}; {note}"))
-        rows.append(_row("vLLM engine, greedy", "model.generate per prompt", vllm, naive, f"{same(vllm, naive)}; {note}"))
-    console.print("sampling: shared prefix vs expanded prompts ...")
-    shared, expanded = _isolated("sampling", cfg, True), _isolated("sampling", cfg, False)
-    same = sum(a == b for a, b in zip(shared["texts"], expanded["texts"]))
-    rows.append(_row(f"{cfg.samples} samples per prompt", "prompt prefilled per sample", shared, expanded,
-                     f"prompts of {shared['prompt_tokens']:.0f} tokens; {same}/{len(shared['texts'])} samples identical"))
-    console.print("SFT: length-grouped and padding-free vs random padded batches ...")
-    padded = _isolated("sft", cfg, "random")
-    for name, batching in (("SFT, length-grouped batches", "grouped"), ("SFT, padding-free", "padding_free")):
-        fast = _isolated("sft", cfg, batching)
-        rows.append(_row(name, "TRL's random padded batches", fast, padded,
-                         f"mean loss {fast['loss']:.4f} vs {padded['loss']:.4f}"))
+    other = replace(cfg, dtype=cfg.compare_dtype) if cfg.compare_dtype else None
+    for name in cfg.engines:
+        label, job = ("HF engine", "engine") if name == "hf" else ("vLLM engine", "vllm")
+        fast = _isolated(job, cfg)
+        note = (f"; engine start {fast['start_seconds']:.0f} s, not timed; peak MB: the whole vLLM process"
+                if name == "vllm" else "")
+        rows.append(_row(f"{label}, greedy", PEER, fast, peer, same(fast, peer) + note))
+        if naive is not None:
+            rows.append(_row(f"{label}, greedy", "model.generate per prompt", fast, naive, same(fast, naive) + note))
+        if name == "hf" and "continuous" not in skip:
+            continuous = _isolated("continuous", cfg)
+            rows.append(_row(f"{label}, greedy", "transformers continuous batching (generate_batch)", fast, continuous,
+                             same(fast, continuous)))
+        if other is not None:
+            slow = _isolated(job, other)
+            rows.append(_row(f"{label}, greedy, {cfg.dtype}", f"{label}, greedy, {other.dtype}", fast, slow,
+                             same(fast, slow) + note))
+    if "sampling" not in skip:
+        console.print("sampling: shared prefix vs expanded prompts ...")
+        shared, expanded = _isolated("sampling", cfg, True), _isolated("sampling", cfg, False)
+        identical = sum(a == b for a, b in zip(shared["texts"], expanded["texts"]))
+        rows.append(_row(f"{cfg.samples} samples per prompt", "prompt prefilled per sample", shared, expanded,
+                         f"prompts of {shared['prompt_tokens']:.0f} tokens; {identical}/{len(shared['texts'])} samples identical"))
+    if "sft" not in skip:
+        console.print("SFT: length-grouped and padding-free vs random padded batches ...")
+        padded = _isolated("sft", cfg, "random")
+        for name, batching in (("SFT, length-grouped batches", "grouped"), ("SFT, padding-free", "padding_free")):
+            fast = _isolated("sft", cfg, batching)
+            rows.append(_row(name, "TRL's random padded batches", fast, padded,
+                             f"mean loss {fast['loss']:.4f} vs {padded['loss']:.4f}"))
+            if other is not None and batching == "grouped":
+                slow = _isolated("sft", other, batching)
+                rows.append(_row(f"{name}, {cfg.dtype}", f"the same, {other.dtype}", fast, slow,
+                                 f"{cfg.sft_examples / fast['seconds']:.1f} vs {cfg.sft_examples / slow['seconds']:.1f} "
+                                 f"examples/s; mean loss {fast['loss']:.4f} vs {slow['loss']:.4f}"))
     table = Table(title=f"cogumi perf: {cfg.base} ({cfg.threads} threads)")
     for column in ("measurement", "baseline", "speedup", "tokens/s", "baseline tokens/s", "peak MB", "baseline peak MB", "note"):
         table.add_column(column, justify="left" if column in ("measurement", "baseline", "note") else "right")

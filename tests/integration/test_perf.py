@@ -39,3 +39,23 @@ def test_perf_harness_measures_every_row_and_its_baselines_agree(tmp_path):
     assert rows[("3 samples per prompt", "prompt prefilled per sample")]["note"].endswith("6/6 samples identical")
     padding_free = rows[("SFT, padding-free", "TRL's random padded batches")]["note"].split()
     assert padding_free[2] == padding_free[4]  # "mean loss A vs B": the same loss without padding
+
+
+def test_perf_compares_dtypes_and_leaves_out_what_it_is_told_to(tmp_path):
+    out = tmp_path / "perf.json"
+    small = ["--prompts", "4", "--max_new_tokens", "8", "--batch_size", "4", "--sft_examples", "8",
+             "--sft_batch_size", "4", "--repeats", "1", "--threads", "1", "--output", str(out),
+             "--engines", "[hf]", "--dtype", "bfloat16", "--compare_dtype", "float32",
+             "--skip", "[naive, continuous, sampling]"]
+    done = subprocess.run([sys.executable, "-m", "cogumi.cli", "perf", "--config", str(ROOT / "configs" / "perf.yaml"),
+                           *small], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {(row["measurement"], row["baseline"]): row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {("HF engine, greedy", "batched model.generate (the peer)"),
+                         ("HF engine, greedy, bfloat16", "HF engine, greedy, float32"),
+                         ("SFT, length-grouped batches", "TRL's random padded batches"),
+                         ("SFT, length-grouped batches, bfloat16", "the same, float32"),
+                         ("SFT, padding-free", "TRL's random padded batches")}
+    agree = rows[("HF engine, greedy, bfloat16", "HF engine, greedy, float32")]["note"]
+    assert agree.endswith("/4 outputs identical"), agree
+    assert "examples/s" in rows[("SFT, length-grouped batches, bfloat16", "the same, float32")]["note"]
