@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from collections import Counter
@@ -11,6 +12,16 @@ from cogumi.categories.base import Category, check_option
 from cogumi.categories.rules import keep_first_correct
 from cogumi.types import Decoding, Keep, Verdict
 from cogumi.verify.code import describe_sandbox, extract_code, judging_interpreter, run_many, sandbox
+
+
+def code_prefix(prompt: str) -> str:
+    """``prompt`` where it is Python with at least one statement beyond a bare expression (a word
+    or two parse as an expression too), else nothing."""
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError):
+        return ""
+    return prompt if any(not isinstance(node, ast.Expr) for node in tree.body) else ""
 
 
 class Code(Category):
@@ -38,8 +49,9 @@ class Code(Category):
         return {"timeout_s": self.timeout_s, **({"python": self.python} if self.python else {})}
 
     def prepare(self, problem):
-        # a dataset's prompt holds the imports and the signature the answer may leave out
-        return replace(problem, spec={**problem.spec, "code_prefix": problem.spec.get("source_prompt", "")})
+        """A prompt that is Python (HumanEval's imports, signature and docstring) goes before the answer,
+        which may leave them out; a prompt in words ("Write a function f(x) that ...") does not."""
+        return replace(problem, spec={**problem.spec, "code_prefix": code_prefix(problem.spec.get("source_prompt", ""))})
 
     def judge(self, problems, texts, finished) -> list:
         """Extract each program and run every problem's tests in parallel in the sandbox."""

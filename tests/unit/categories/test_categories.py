@@ -160,3 +160,26 @@ def test_instruction_keywords_are_whole_words():
     problem = Problem(id="i", category="instruction", prompt="?", key="k", constraints={"keywords": ["light"]})
     assert instruction.judge_one(problem, "what a delight", True).correct is False
     assert instruction.judge_one(problem, "the Light, at last", True).correct is True
+
+
+def test_a_code_prompt_in_words_is_not_put_before_the_answer_but_a_python_one_is(tmp_path):
+    """A dataset prompt that is Python (HumanEval's signature and docstring) prefixes the program; a
+    prompt in words would make every answer a syntax error."""
+    import json
+
+    from cogumi.data.sources import Source, load_problems
+
+    rows = [{"id": "words", "prompt": "Write a Python function `last_5(s)` that returns the last 5 characters of s.",
+             "tests": "def check(candidate):\n    assert candidate('abcdefg') == 'cdefg'\n", "entry_point": "last_5"},
+            {"id": "python", "prompt": "import math\n\ndef root(x):\n    \"\"\"The square root of x.\"\"\"\n",
+             "tests": "def check(candidate):\n    assert candidate(9) == 3\n", "entry_point": "root"}]
+    path = tmp_path / "code.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code = CategorySpec(distill=Source(str(path)), benchmark=Source(str(path))).build("code")
+    problems = load_problems(code, "distill", 2, 0)
+    words = next(p for p in problems if "last_5" in p.prompt)
+    python = next(p for p in problems if "root" in p.prompt)
+    assert words.spec["code_prefix"] == "" and python.spec["code_prefix"].startswith("import math")
+    answers = ["```python\ndef last_5(s):\n    return s[-5:]\n```", "```python\ndef root(x):\n    return math.sqrt(x)\n```"]
+    verdicts = code.judge([words, python], answers, [True, True])
+    assert [v.reason for v in verdicts] == ["correct", "correct"], verdicts
