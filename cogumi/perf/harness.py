@@ -14,7 +14,6 @@ from cogumi.models.load import load_policy
 from cogumi.world import make_split
 from cogumi.world.knowledge import fact_prompts
 
-
 SKIPPABLE = ("naive", "continuous", "sampling", "sft")
 
 

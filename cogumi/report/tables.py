@@ -13,6 +13,7 @@ from cogumi.report.build import CALIBRATED_WITHIN
 from cogumi.report.plots import plot_curves, plot_frontier
 from cogumi.report.variants import policy_name, title
 
+
 def calibration_header(report: dict) -> list[str]:
     return ["model", "category", "metric", "tau", f"{policy_name(report)} at tau", "model at T_serve", "gap", "calibrated"]
 
