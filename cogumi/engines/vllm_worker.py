@@ -38,7 +38,7 @@ def serve(spec: dict, requests, reply) -> None:
     # vLLM samples a token for a prompt it has prefilled only in part, throws it away and rewinds that
     # request's seeded generator; a CPU generator has no offset to rewind ("CPU Generator does not use
     # offset"), so on the CPU every prompt is prefilled whole, and seeded sampling works at any batch.
-    chunked = None if not current_platform.is_cpu() else False
+    chunked = False if current_platform.is_cpu() else None
 
     llm = LLM(model=spec["model"], tokenizer=spec["model"], dtype=spec.get("dtype", "auto"), seed=spec.get("seed", 0),
               max_model_len=spec.get("max_model_len"), tensor_parallel_size=spec.get("tensor_parallel_size", 1),

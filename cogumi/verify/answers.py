@@ -79,7 +79,7 @@ _CLAUSE = re.compile(r"\s*(?:[,;:(]|\s-\s|\s(?:which|who|where|and|located|a cit
 
 def _worked_value(answer: str) -> str:
     """The part of a worked answer after its last "=" ("6 + 7 = 13 apples" -> "13 apples")."""
-    return answer.rsplit("=", 1)[-1] if "=" in answer else answer
+    return answer.rsplit("=", 1)[-1]
 
 
 def matches(answer: str, references: list[str] | tuple[str, ...]) -> bool:

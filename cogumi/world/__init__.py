@@ -45,9 +45,14 @@ def check_categories(names, setting: str) -> None:
         raise ValueError(f"{setting} must not be negative, got {negative}")
 
 
+def hash_unit(text: str) -> float:
+    """A fixed number in [0, 1) for ``text`` (its sha256), from which a split is read."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
 def split_of(key: str) -> str:
     """The split a problem key belongs to: a fixed hash, so the partition never moves."""
-    u = int.from_bytes(hashlib.sha256(f"cogumi-tiny-v1|{key}".encode()).digest()[:8], "big") / 2**64
+    u = hash_unit(f"cogumi-tiny-v1|{key}")
     if u < SPLIT_FRACTIONS["benchmark"]:
         return "benchmark"
     if u < SPLIT_FRACTIONS["benchmark"] + SPLIT_FRACTIONS["distill"]:

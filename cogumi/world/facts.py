@@ -1,5 +1,6 @@
 """Real facts for the smol world's knowledge questions: countries and their capitals, chemical
-elements and their symbols. Each entry is (question subject, answer, other accepted spellings)."""
+elements and their symbols. Each entry is (question subject, answer); ``CAPITAL_ALIASES`` holds the
+other answers accepted for a capital."""
 
 CAPITALS = (
     ("Afghanistan", "Kabul"), ("Albania", "Tirana"), ("Algeria", "Algiers"), ("Angola", "Luanda"),

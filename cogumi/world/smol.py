@@ -14,12 +14,12 @@ constraints (checked by if-verifiable) and short poems.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import sys
 from pathlib import Path
 
+from cogumi.world import hash_unit
 from cogumi.world.facts import CAPITAL_ALIASES, CAPITALS, ELEMENTS
 from cogumi.world.vocab import ITEMS, NAMES, TOPICS
 
@@ -38,8 +38,7 @@ def split_of(key: str, benchmark_share: float) -> str:
     """The split of a problem key: a fixed hash, so the partition never moves. A word problem is
     split by its words alone (``split_key``), its numbers left out, so that no two problems in
     different splits share a 13-word run."""
-    u = int.from_bytes(hashlib.sha256(f"cogumi-smol-v1|{key}".encode()).digest()[:8], "big") / 2**64
-    return "benchmark" if u < benchmark_share else "distill"
+    return "benchmark" if hash_unit(f"cogumi-smol-v1|{key}") < benchmark_share else "distill"
 
 
 # --- math: the answer is a number ------------------------------------------------------------------
