@@ -17,6 +17,20 @@ import torch.nn.functional as F
 IGNORE = -100
 
 
+def _completion(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor):
+    """The next-token logits at the positions a loss is taken on (``labels`` shifted, not -100),
+    with their targets and the scale of each (one per sequence ``(batch,)`` or per token): only these
+    rows of the vocabulary-wide logits are ever turned into fp32, the prompt's are left alone."""
+    if scale.dim() == 1:
+        scale = scale[:, None].expand_as(labels)
+    mask = labels[:, 1:] != IGNORE
+    return logits[:, :-1][mask], labels[:, 1:][mask], scale[:, 1:][mask].to(torch.float32)
+
+
+def _mean(loss: torch.Tensor, count) -> torch.Tensor:
+    return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
+
+
 def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor,
                          num_items: torch.Tensor | int | None = None) -> torch.Tensor:
     """Causal-LM cross-entropy of ``softmax(logits * scale)`` against the next token.
@@ -25,14 +39,9 @@ def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torc
     factor per sequence ``(batch,)`` or per token ``(batch, seq)``. The sum is divided by
     ``num_items`` (the trainer's count over a whole accumulated step) or by the batch's own count.
     """
-    if scale.dim() == 1:
-        scale = scale[:, None].expand_as(labels)
-    logits = logits[:, :-1].float() * scale[:, 1:, None].to(torch.float32)
-    targets = labels[:, 1:]
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE,
-                           reduction="sum")
-    count = num_items if num_items is not None else (targets != IGNORE).sum()
-    return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
+    picked, targets, scale = _completion(logits, labels, scale)
+    loss = F.cross_entropy(picked.float() * scale[:, None], targets, reduction="sum")
+    return _mean(loss, num_items if num_items is not None else targets.numel())
 
 
 def decoupled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, tau_scale: torch.Tensor,
@@ -41,10 +50,11 @@ def decoupled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: t
     reaches ``scale``) plus the temperature-scaled cross-entropy of ``scale`` alone on those logits,
     detached (``tau_scale``: tau / serve_temperature per token). The LoRA then learns the completions
     at full strength, as plain SFT does, and the scale learns how sharp to make them."""
-    unscaled = logits / scale  # d(scale * l / scale) / d(scale) is 0: the LoRA's term leaves the scale alone
-    plain = scaled_cross_entropy(unscaled, labels, torch.ones_like(tau_scale), num_items)
-    sharp = scaled_cross_entropy(unscaled.detach() * scale, labels, tau_scale, num_items)
-    return plain + sharp
+    picked, targets, taus = _completion(logits, labels, tau_scale)
+    unscaled = picked.float() / scale  # d(scale * l / scale) / d(scale) is 0: the LoRA's term leaves the scale alone
+    plain = F.cross_entropy(unscaled, targets, reduction="sum")
+    sharp = F.cross_entropy(unscaled.detach() * (scale * taus[:, None]), targets, reduction="sum")
+    return _mean(plain + sharp, num_items if num_items is not None else targets.numel())
 
 
 def teacher_cross_entropy(logits: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, tau: torch.Tensor,

@@ -150,6 +150,32 @@ def test_scaled_cross_entropy_accepts_per_token_scales():
     assert scaled_cross_entropy(logits, labels, torch.ones(2), num_items=100) < per_sequence
 
 
+def test_the_losses_on_completion_tokens_alone_equal_cross_entropy_over_the_whole_bf16_batch():
+    """Only the completion rows of the logits are turned into fp32; the loss and its gradients are
+    those of cross-entropy over every position with the prompt's ignored."""
+    from cogumi.training.losses import decoupled_cross_entropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 7, 13).bfloat16().requires_grad_()
+    labels = torch.randint(0, 13, (3, 7))
+    labels[0, :4], labels[1, :2], labels[2, 5:] = -100, -100, -100
+    tau_scale, scale = torch.tensor([0.2, 1.0, 1.5])[:, None].expand(3, 7), torch.tensor(1.7, requires_grad=True)
+
+    def reference(values, by):
+        full = values[:, :-1].float() * by[:, 1:, None]
+        return F.cross_entropy(full.reshape(-1, 13), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
+
+    count = (labels[:, 1:] != -100).sum()
+    unscaled = logits.float() / scale
+    want = (reference(unscaled, torch.ones(3, 7)) + reference(unscaled.detach() * scale, tau_scale)) / count
+    got = decoupled_cross_entropy(logits, labels, scale, tau_scale)
+    torch.testing.assert_close(got, want)
+    want_grads = torch.autograd.grad(want, (logits, scale))
+    got_grads = torch.autograd.grad(decoupled_cross_entropy(logits, labels, scale, tau_scale), (logits, scale))
+    for g, w in zip(got_grads, want_grads):
+        torch.testing.assert_close(g.float(), w.float())
+    torch.testing.assert_close(scaled_cross_entropy(logits, labels, tau_scale), reference(logits, tau_scale) / count)
+
 def test_training_examples_read_tau_from_metadata_and_name_bad_rows(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
