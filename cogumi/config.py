@@ -12,11 +12,10 @@ from typing import Any
 from cogumi import engines
 from cogumi.categories import builtin
 from cogumi.categories.spec import CategorySpec, resolve_categories  # noqa: F401  (configs name it)
+from cogumi.models.dtype import fast_dtype
 from cogumi.training import LOSS_NAMES
 
-DTYPES = ("float32", "bfloat16", "float16", "auto")
-
-
+DTYPES = ("float32", "bfloat16", "float16", "auto", "fast")
 def _positive(owner: str, **values) -> None:
     """Refuse every value of ``values`` that is not > 0, naming it by its dotted key under ``owner``
     ("" for a top-level key)."""
@@ -41,11 +40,15 @@ class ModelConfig:
     load_in_4bit: bool = False
     """Quantise the base to 4-bit NF4 with bitsandbytes (CUDA only)."""
     dtype: str = "float32"
-    """Weights dtype: float32, bfloat16, float16 or auto."""
+    """Weights dtype of every stage: float32, bfloat16, float16, auto (the base's own) or fast
+    (bfloat16 where this machine computes it fast: a GPU with bf16, a CPU with AMX or AVX512-BF16;
+    float32 elsewhere). The run records the dtype it resolved to."""
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.dtype == "fast":
+            self.dtype = fast_dtype()[0]
 
 
 def check_counts(counts: dict[str, int], names, setting: str) -> None:

