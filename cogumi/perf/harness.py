@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from cogumi.config import DTYPES, VllmSettings
-from cogumi.models.dtype import fast_dtype
+from cogumi.models.dtype import resolve_dtype
 from cogumi.models.load import load_policy
 from cogumi.world import make_split
 from cogumi.world.knowledge import fact_prompts
@@ -79,7 +79,7 @@ class PerfConfig:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.compare_dtype is not None and self.compare_dtype not in DTYPES:
             raise ValueError(f"compare_dtype must be one of {', '.join(DTYPES)} or null, got {self.compare_dtype!r}")
-        self.dtype, self.compare_dtype = (fast_dtype()[0] if d == "fast" else d for d in (self.dtype, self.compare_dtype))
+        self.dtype, self.compare_dtype = resolve_dtype(self.dtype), resolve_dtype(self.compare_dtype)
 
 
 def load(cfg: PerfConfig):
