@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
@@ -49,6 +50,27 @@ class TemperatureSFTTrainer(SFTTrainer):
         self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
         self.loss = LOSSES[loss]
 
+    def train(self, resume_from_checkpoint: str | None = None, **kwargs):
+        self.resumed_from = resume_from_checkpoint
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:
+            sampler = ResumableLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths)
+            saved = Path(str(getattr(self, "resumed_from", None))) / SAMPLER_STATE
+            if saved.is_file():
+                epoch, state = torch.load(saved, weights_only=True)
+                sampler.restored = {int(epoch): state}
+        self.length_sampler = sampler
+        return sampler
+
+    def _save_rng_state(self, output_dir: str) -> None:  # before trainer_state.json, which completes a checkpoint
+        super()._save_rng_state(output_dir)
+        drawn = getattr(getattr(self, "length_sampler", None), "drawn", None)
+        if drawn is not None:
+            torch.save([torch.tensor(drawn[0]), drawn[1]], Path(output_dir) / SAMPLER_STATE)
+
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
         if "tau" not in self._signature_columns:
@@ -84,6 +106,29 @@ class TemperatureSFTTrainer(SFTTrainer):
             hits = (outputs.logits[:, :-1].argmax(-1) == labels[:, 1:]) & mask
             self._metrics[mode]["mean_token_accuracy"].append((hits.sum() / mask.sum().clamp(min=1)).item())
         return (loss, outputs) if return_outputs else loss
+
+
+class ResumableLengthGroupedSampler(LengthGroupedSampler):
+    """The Trainer's length-grouped order, unchanged, made repeatable on resume. Each epoch's order is
+    drawn from the global generator as the epoch begins; a run resumed mid-epoch starts that epoch
+    with the generator elsewhere. So the sampler keeps the state its epoch drew from, a checkpoint
+    saves it (``SAMPLER_STATE``), and a resumed run draws its first epoch from that state again."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epoch, self.drawn, self.restored = 0, None, {}
+
+    def set_epoch(self, epoch: int) -> None:  # the Trainer calls it as each epoch begins
+        self.epoch = epoch
+
+    def __iter__(self):
+        state = self.restored.pop(self.epoch, None)
+        self.drawn = (self.epoch, torch.get_rng_state() if state is None else state)
+        generator = None if state is None else torch.Generator().set_state(state)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+SAMPLER_STATE = "sampler_state.pt"
 
 
 def sft_config(cfg: TrainConfig, checkpoints: Path, seed: int, bf16: bool) -> SFTConfig:

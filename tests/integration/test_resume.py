@@ -17,15 +17,16 @@ from cogumi.files import write_jsonl
 from cogumi.run import RunFolder
 
 
-def _trainings(tmp_path, names):
+def _trainings(tmp_path, names, epochs=1, save_steps=2):
     """``run_training(name)``: the distilled model of the tiny config trained on the same few examples
-    in the run folder ``tmp_path / name``, one per name, saving a checkpoint every 2 steps."""
+    (four steps an epoch) in the run folder ``tmp_path / name``, one per name, saving a checkpoint
+    every ``save_steps`` steps."""
     rows = [{"instruction": q, "output": a, "metadata": example_metadata(0.0)} for q, a in PAIRS * 4]
     for name in names:
         RunFolder(tmp_path / name).distilled("math").parent.mkdir(parents=True)
         write_jsonl(RunFolder(tmp_path / name).distilled("math"), rows)
-    _, cfg = parse(["train", "--config", "configs/tiny.yaml", "--train.epochs", "1", "--train.batch_size", "4",
-                    "--train.save_steps", "2"])
+    _, cfg = parse(["train", "--config", "configs/tiny.yaml", "--train.epochs", str(epochs), "--train.batch_size",
+                    "4", "--train.save_steps", str(save_steps)])
     return lambda name: train.run_training(cfg.train, cfg.model, RunFolder(tmp_path / name), "after", seed=0,
                                            serve_temperature=0.7, categories=["math"])
 
@@ -90,12 +91,16 @@ def test_the_last_complete_checkpoint_is_chosen(tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monkeypatch):
-    """A run stopped after its first checkpoint and started again ends with the same adapter."""
+@pytest.mark.parametrize("epochs, save_steps, after", [(1, 2, [3, 4]), (2, 5, [6, 7, 8])],
+                         ids=["in-the-first-epoch", "in-a-later-epoch"])
+def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monkeypatch, epochs, save_steps, after):
+    """A run stopped after its first checkpoint and started again ends with the same adapter, with
+    the default length-grouped batches too: a later epoch's order comes from the seed and the epoch
+    alone, not from whatever the global generator held when the epoch began."""
     from safetensors.torch import load_file
     from transformers import TrainerCallback
 
-    run_training = _trainings(tmp_path, ("whole", "cut"))
+    run_training = _trainings(tmp_path, ("whole", "cut"), epochs, save_steps)
     run_training("whole")
 
     class StopAtFirstCheckpoint(TrainerCallback):
@@ -115,7 +120,7 @@ def test_training_cut_short_resumes_to_the_uninterrupted_adapter(tmp_path, monke
 
     monkeypatch.setattr(train, "make_trainer", lambda *a, **k: (t := make(*a, **k), t.add_callback(CountSteps()))[0])
     run_training("cut")
-    assert steps == [3, 4]  # the second start trained only the steps after the checkpoint
+    assert steps == after  # the second start trained only the steps after the checkpoint
     whole = load_file(tmp_path / "whole" / "train" / "adapter" / "adapter_model.safetensors")
     resumed = load_file(tmp_path / "cut" / "train" / "adapter" / "adapter_model.safetensors")
     assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
