@@ -21,8 +21,9 @@ FAMILY_MARKS = {"math": " in each ", "code": "the sum of x and", "reasoning": " 
 
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_splits_are_disjoint(category):
-    keys = {split: {p.key for p in make_split(category, split, 2000, seed=0, at_most=True)} for split in SPLITS}
-    prompts = {split: {p.prompt for p in make_split(category, split, 2000, seed=0, at_most=True)} for split in SPLITS}
+    problems = {split: make_split(category, split, 2000, seed=0, at_most=True) for split in SPLITS}
+    keys = {split: {p.key for p in problems[split]} for split in SPLITS}
+    prompts = {split: {p.prompt for p in problems[split]} for split in SPLITS}
     for a, b in [("pretrain", "distill"), ("pretrain", "benchmark"), ("distill", "benchmark")]:
         assert not keys[a] & keys[b], f"{category}: {a} and {b} share problems"
         assert not prompts[a] & prompts[b], f"{category}: {a} and {b} share prompts"
