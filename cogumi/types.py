@@ -91,7 +91,8 @@ class Verdict:
     """True/False when the verifier could decide; None when it could not."""
     reason: str
     """Why the response is accepted or rejected: "correct", "incorrect", "no_answer", "no_reference",
-    "verifier_error", "timeout", "ill_formed", or a category's own reason."""
+    "verifier_error", "timeout", "ill_formed", "truncated" (cut off at ``max_new_tokens``), or a
+    category's own reason."""
 
 
 @dataclass(frozen=True)

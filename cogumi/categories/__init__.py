@@ -10,7 +10,7 @@ import pkgutil
 from collections.abc import Mapping
 
 from cogumi.categories.base import ACCURACY, GREEDY, WRITING, Category
-from cogumi.types import Decoding, Keep
+from cogumi.types import Decoding, Keep, Verdict
 
 __all__ = ["ACCURACY", "GREEDY", "WRITING", "Category", "Decoding", "Keep", "builtin", "defaults", "load_class", "judge", "ordered"]
 
@@ -54,15 +54,17 @@ def ordered(categories: Mapping[str, Category], names) -> list[str]:
 
 
 def judge(categories: Mapping[str, Category], problems: list, texts: list[str], finished: list[bool]) -> list:
-    """A ``Verdict`` for each (problem, response), each category checking its own in one batch."""
-    verdicts: list = [None] * len(problems)
+    """A ``Verdict`` for each (problem, response), each category checking its own in one batch. A
+    response cut off at ``max_new_tokens`` is ``truncated`` in every category: it is judged wrong
+    unread, has no answer, and so never votes."""
+    verdicts: list = [None if done else Verdict(None, False, "truncated") for done in finished]
     for name, category in categories.items():
-        mine = [i for i, p in enumerate(problems) if p.category == name]
+        mine = [i for i, p in enumerate(problems) if p.category == name and finished[i]]
         if mine:
             found = category.judge([problems[i] for i in mine], [texts[i] for i in mine], [finished[i] for i in mine])
             for i, verdict in zip(mine, found):
                 verdicts[i] = verdict
-    unknown = {p.category for p, v in zip(problems, verdicts) if v is None}
+    unknown = {p.category for p in problems} - set(categories)
     if unknown:
         raise ValueError(f"no category {sorted(unknown)} in this run; declare it under categories:")
     return verdicts

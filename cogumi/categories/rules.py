@@ -68,7 +68,7 @@ def keep_diverse(samples: list[dict], verdicts: list, keep: int, max_similarity:
                  rejected: Counter) -> list[Keep]:
     """Up to ``keep`` well-formed samples, no two more alike than ``max_similarity``."""
     good = [i for i, v in enumerate(verdicts) if v.reason == "correct"]
-    rejected["ill_formed"] += len(samples) - len(good)
+    rejected.update(v.reason for v in verdicts if v.reason != "correct")  # ill-formed, or cut off
     picked = select_diverse([samples[i]["text"] for i in good], keep, max_similarity)
     rejected["too_similar"] += len(good) - len(picked)
     return [Keep(good[i], None, None, None) for i in picked]

@@ -29,6 +29,26 @@ def test_each_category_judges_its_own_worked_answers(name):
     assert all(v.reason == "correct" for v in verdicts), [(p.prompt, v) for p, v in zip(problems, verdicts)]
 
 
+@pytest.mark.parametrize("name", CATEGORIES)
+def test_a_response_cut_off_at_max_new_tokens_is_truncated_and_has_no_answer_in_every_category(name):
+    problems = make_split(name, "benchmark", 4, seed=0)
+    rng = __import__("random").Random(0)
+    texts = [respond(p, rng) for p in problems]  # right answers, each cut off by the token limit
+    verdicts = judge(defaults(), problems, texts, [False, True, False, True])
+    assert [v.reason for v in verdicts] == ["truncated", "correct", "truncated", "correct"]
+    assert verdicts[0].answer is None and verdicts[0].correct is False
+
+
+def test_cut_off_samples_never_vote_and_are_counted_as_truncated():
+    from cogumi.stages.filter import filter_samples
+
+    problem = Problem(id="p", category="reasoning", prompt="?", key="k", answer="Friday")
+    samples = [{"problem_id": "p", "sample": i, "text": "The answer is Friday.", "finished": i < 2, "temperature": 0.1}
+               for i in range(5)]  # 2 of 5 ended by the model: below the majority threshold
+    examples, audit = filter_samples({"reasoning": defaults()["reasoning"]}, [problem], samples)
+    assert not examples["reasoning"] and audit["reasoning"]["rejected"] == {"low_agreement": 1}
+
+
 def test_accuracy_scores_count_samples_majority_and_agreement():
     math = defaults()["math"]
     problem = Problem(id="m", category="math", prompt="?", key="k", answer="7")
