@@ -37,7 +37,9 @@ SPLITS = ("distill", "benchmark")
 def split_of(key: str, benchmark_share: float) -> str:
     """The split of a problem key: a fixed hash, so the partition never moves. A word problem is
     split by its words alone (``split_key``), its numbers left out, so that no two problems in
-    different splits share a 13-word run."""
+    different splits share a 13-word run. Code is split by family, chosen (``BENCHMARK_CODE``)."""
+    if key.startswith("code:"):
+        return "benchmark" if key.removeprefix("code:") in BENCHMARK_CODE else "distill"
     return "benchmark" if hash_unit(f"cogumi-smol-v1|{key}") < benchmark_share else "distill"
 
 
@@ -106,6 +108,12 @@ _WITH_K = (
     ("sum_plus", "the sum of the numbers in the list xs plus {k}", "xs", lambda k: [[1, 2, 3], [], [-4, 4]],
      lambda k: lambda xs: sum(xs) + k),
 )
+# The code families of the benchmark split, chosen by what SmolLM2-135M-Instruct does with them
+# (greedy / sampled at 0.7 / pass@8, 4 problems each, fp32): ``first`` 0.50 / 0.28 / 0.75,
+# ``count_above`` 0.25 / 0.31 / 1.00, ``greater_than`` 1.00 / 0.38 / 1.00, ``repeat`` 1.00 / 0.59 /
+# 1.00. Every other family it writes right greedily at or near 1.00 (``sum_plus``: never), so a
+# split by hash drew a benchmark of easy families (greedy 0.99). The plain functions go to distill.
+BENCHMARK_CODE = frozenset({"first", "count_above", "greater_than", "repeat"})
 _PLAIN = (
     ("reverse_string", "the string s reversed", "s", ["abc", "", "racecar", "hello"], lambda s: s[::-1]),
     ("max_of_list", "the largest number in the non-empty list xs", "xs", [[1, 9, 3], [-5, -2], [7]], max),
