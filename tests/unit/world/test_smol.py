@@ -67,6 +67,8 @@ def _solve(prompt: str) -> int:
         return min(numbers)
     if "times" in prompt or "multiplied" in prompt:
         return numbers[0] * numbers[1]
+    if "gives away" in prompt:
+        return numbers[0] - numbers[1]
     return numbers[0] + numbers[1]  # "+", "plus", "buys ... more", red and blue
 
 
@@ -85,3 +87,12 @@ def test_knowledge_answers_are_unique_facts_and_instructions_if_verifiable_ids()
         for row in smol.problems("instruction", split):
             check_constraints(row["constraints"], row["id"])
             assert all(":" in name for name in row["constraints"]), "if-verifiable's IFEval checkers"
+
+
+def test_the_code_benchmark_holds_the_chosen_families_whole_and_distill_none_of_them():
+    def family(row):
+        return re.sub(r"_\d+$", "", row["entry_point"])
+
+    benchmark = {family(r) for r in smol.problems("code", "benchmark")}
+    distill = {family(r) for r in smol.problems("code", "distill")}
+    assert benchmark == smol.BENCHMARK_CODE and not distill & smol.BENCHMARK_CODE
