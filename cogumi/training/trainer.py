@@ -58,8 +58,9 @@ class TemperatureSFTTrainer(SFTTrainer):
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:
             sampler = ResumableLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths)
-            saved = Path(str(getattr(self, "resumed_from", None))) / SAMPLER_STATE
-            if saved.is_file():
+            checkpoint = getattr(self, "resumed_from", None)
+            saved = Path(checkpoint) / SAMPLER_STATE if isinstance(checkpoint, str) else None
+            if saved is not None and saved.is_file():
                 epoch, state = torch.load(saved, weights_only=True)
                 sampler.restored = {int(epoch): state}
         self.length_sampler = sampler
