@@ -61,7 +61,7 @@ def judge(categories: Mapping[str, Category], problems: list, texts: list[str], 
     for name, category in categories.items():
         mine = [i for i, p in enumerate(problems) if p.category == name and finished[i]]
         if mine:
-            found = category.judge([problems[i] for i in mine], [texts[i] for i in mine], [finished[i] for i in mine])
+            found = category.judge([problems[i] for i in mine], [texts[i] for i in mine], [True] * len(mine))
             for i, verdict in zip(mine, found):
                 verdicts[i] = verdict
     unknown = {p.category for p in problems} - set(categories)

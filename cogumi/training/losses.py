@@ -27,7 +27,10 @@ def _completion(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor)
     return logits[:, :-1][mask], labels[:, 1:][mask], scale[:, 1:][mask].to(torch.float32)
 
 
-def _mean(loss: torch.Tensor, count) -> torch.Tensor:
+def _mean(loss: torch.Tensor, num_items, targets: torch.Tensor) -> torch.Tensor:
+    """``loss`` over ``num_items`` (the trainer's count over an accumulated step), else over the
+    batch's own completion tokens (``targets``)."""
+    count = num_items if num_items is not None else targets.numel()
     return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
 
 
@@ -41,7 +44,7 @@ def scaled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torc
     """
     picked, targets, scale = _completion(logits, labels, scale)
     loss = F.cross_entropy(picked.float() * scale[:, None], targets, reduction="sum")
-    return _mean(loss, num_items if num_items is not None else targets.numel())
+    return _mean(loss, num_items, targets)
 
 
 def decoupled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, tau_scale: torch.Tensor,
@@ -54,7 +57,7 @@ def decoupled_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, scale: t
     unscaled = picked.float() / scale  # d(scale * l / scale) / d(scale) is 0: the LoRA's term leaves the scale alone
     plain = F.cross_entropy(unscaled, targets, reduction="sum")
     sharp = F.cross_entropy(unscaled.detach() * (scale * taus[:, None]), targets, reduction="sum")
-    return _mean(plain + sharp, num_items if num_items is not None else targets.numel())
+    return _mean(plain + sharp, num_items, targets)
 
 
 def teacher_cross_entropy(logits: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor, tau: torch.Tensor,
@@ -64,16 +67,14 @@ def teacher_cross_entropy(logits: torch.Tensor, teacher: torch.Tensor, labels: t
     at each token's training temperature ``tau``: ``softmax(teacher / tau)``, or the teacher's argmax
     where ``tau`` is below ``tau_min`` (Phase 1A's greedy choice). Taken on the completion tokens
     (``labels`` not -100), next-token shifted like ``scaled_cross_entropy``."""
-    mask = labels[:, 1:] != IGNORE
-    student = logits[:, :-1][mask].float() / serve_temperature
-    target_logits = teacher[:, :-1][mask].float()
-    taus = tau[:, 1:][mask].float()[:, None]
+    student, targets, taus = _completion(logits, labels, tau)
+    target_logits = _completion(teacher, labels, tau)[0].float()
+    taus = taus[:, None]
     greedy = F.one_hot(target_logits.argmax(-1), target_logits.size(-1)).float()
     soft = torch.softmax(target_logits / taus.clamp(min=tau_min), dim=-1)
     target = torch.where(taus < tau_min, greedy, soft)
-    loss = -(target * torch.log_softmax(student, dim=-1)).sum()
-    count = num_items if num_items is not None else mask.sum()
-    return loss / torch.as_tensor(count, device=loss.device).clamp(min=1)
+    loss = -(target * torch.log_softmax(student.float() / serve_temperature, dim=-1)).sum()
+    return _mean(loss, num_items, targets)
 
 
 def sharpness_cross_entropy(unscaled: torch.Tensor, sharpened: torch.Tensor, teacher: torch.Tensor,

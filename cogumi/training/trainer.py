@@ -49,6 +49,7 @@ class TemperatureSFTTrainer(SFTTrainer):
         super().__init__(*args, **kwargs)
         self.serve_temperature, self.tau_min, self.temperature_scaling = serve_temperature, tau_min, temperature_scaling
         self.loss = LOSSES[loss]
+        self.resumed_from, self.length_sampler = None, None
 
     def train(self, resume_from_checkpoint: str | None = None, **kwargs):
         self.resumed_from = resume_from_checkpoint
@@ -58,8 +59,7 @@ class TemperatureSFTTrainer(SFTTrainer):
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:
             sampler = ResumableLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths)
-            checkpoint = getattr(self, "resumed_from", None)
-            saved = Path(checkpoint) / SAMPLER_STATE if isinstance(checkpoint, str) else None
+            saved = Path(self.resumed_from) / SAMPLER_STATE if isinstance(self.resumed_from, str) else None
             if saved is not None and saved.is_file():
                 epoch, state = torch.load(saved, weights_only=True)
                 sampler.restored = {int(epoch): state}
@@ -68,7 +68,7 @@ class TemperatureSFTTrainer(SFTTrainer):
 
     def _save_rng_state(self, output_dir: str) -> None:  # before trainer_state.json, which completes a checkpoint
         super()._save_rng_state(output_dir)
-        drawn = getattr(getattr(self, "length_sampler", None), "drawn", None)
+        drawn = getattr(self.length_sampler, "drawn", None)  # only the length-grouped sampler draws so
         if drawn is not None:
             torch.save([torch.tensor(drawn[0]), drawn[1]], Path(output_dir) / SAMPLER_STATE)
 
