@@ -329,6 +329,89 @@ def test_no_class_of_ctypes_is_left_for_the_program_to_walk_to():
     assert result.status != "passed" and "REACHED" not in result.detail, result
 
 
+# The whole forgery: from the ctypes classes left in the interpreter (found by walking subclasses, not
+# imported), read raw memory with pointer indexing (which raises no audit event), find this generator's
+# own frame inside its generator object, walk the frames' ``previous`` links up to the runner's ``main``
+# and read its local ``secret``, then print it as the verdict. Frame layout of CPython 3.11.
+FORGE_VERDICT = """
+def _find(name):
+    seen, stack = set(), [object]
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        if cls.__name__ == name and 'ctypes' in (getattr(cls, '__module__', '') or ''):
+            return cls
+        try:
+            stack += type.__subclasses__(cls)
+        except TypeError:
+            pass
+
+
+def _forge():
+    cdll = _find('CDLL')
+    if cdll is None:
+        return None
+    names = cdll.__init__.__globals__
+    pointer, c_ssize_t, py_object = names['pointer'], names['c_ssize_t'], names['py_object']
+    cell, objcell, wordcell = c_ssize_t(0), py_object(None), c_ssize_t(0)
+    words, objects = pointer(cell), pointer(objcell)
+    step = next(i for i in range(1, 40) if words[-i] == id(type(cell)))  # the value's offset in a cell
+
+    def read(address):
+        return words[(address - id(cell) - 8 - 8 * step) // 8]
+
+    def object_at(address):
+        wordcell.value = address
+        return objects[(id(wordcell) - id(objcell)) // 8]
+
+    def walk():
+        start = id(holder[0]) + 16
+        frame = next(start + 8 * i for i in range(40) if read(start + 8 * i) == id(walk))  # f_func
+        for _ in range(30):
+            frame = read(frame + 48)  # previous
+            if not frame:
+                break
+            code = object_at(read(frame + 32))  # f_code
+            if code.co_name == 'main' and 'secret' in code.co_varnames:
+                yield object_at(read(frame + 72 + 8 * code.co_varnames.index('secret')))  # localsplus
+                return
+        yield None
+
+    holder = [walk()]
+    return next(holder[0])
+
+
+secret = _forge()
+if secret is not None:
+    print()
+    print(secret.decode())
+    raise SystemExit(0)
+
+
+def f(x):
+    return x + x
+"""
+# The launcher's last line, and what it was before the runner became a fresh interpreter: the program
+# ran in the process that had loaded ctypes for Landlock.
+EXEC_LINE = '    os.execv(sys.executable, [*command[:command.index("-c") + 2], "--run", *argv[1:]])'
+RUN_IN_PLACE = '    sys.modules.pop("ctypes", None)\n    main(["--run", *argv[1:]])'
+
+
+def test_the_frame_walking_forgery_cannot_read_the_runners_secret(monkeypatch):
+    """A wrong program that reads the runner's secret out of its frame and prints it fails; the same
+    program passes against a runner that kept the ctypes it used for Landlock, so it is a real forgery."""
+    import cogumi.verify.code as code
+
+    assert run_tests(FORGE_VERDICT, CHECK, "f", timeout_s=10).status == "failed"
+    if sys.version_info[:2] != (3, 11):
+        return  # the forgery reads CPython 3.11's frame layout; the refusal above holds on any version
+    assert EXEC_LINE in code._CHILD, "the launcher changed: update this control"
+    monkeypatch.setattr(code, "_CHILD", code._CHILD.replace(EXEC_LINE, RUN_IN_PLACE))
+    assert run_tests(FORGE_VERDICT, CHECK, "f", timeout_s=10).status == "passed"
+
+
 @pytest.mark.parametrize("module", ["_xxsubinterpreters", "_interpreters", "_xxinterpchannels", "_testcapi",
                                     "_testinternalcapi", "_testmultiphase", "_testsinglephase"])
 def test_subinterpreters_and_the_test_c_api_cannot_be_imported(module):
