@@ -96,3 +96,15 @@ def test_the_code_benchmark_holds_the_chosen_families_whole_and_distill_none_of_
     benchmark = {family(r) for r in smol.problems("code", "benchmark")}
     distill = {family(r) for r in smol.problems("code", "distill")}
     assert benchmark == smol.BENCHMARK_CODE and not distill & smol.BENCHMARK_CODE
+
+
+def test_the_math_benchmark_holds_the_sum_and_times_facts_and_distill_the_other_wordings():
+    def family(prompt):
+        return ("buys" if " buys " in prompt else "multiplied" if "multiplied" in prompt else
+                "times" if " times " in prompt else "plus" if " plus " in prompt else "add")
+
+    benchmark = [r["prompt"] for r in smol.problems("math", "benchmark")]
+    distill = {family(r["prompt"]) for r in smol.problems("math", "distill")}
+    assert {family(p) for p in benchmark} == smol.BENCHMARK_MATH == {"add", "times"}
+    assert distill == {"plus", "buys", "multiplied"}
+    assert len(set(benchmark)) == smol.COUNTS["math"]["benchmark"] >= 100
