@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable
 
 from cogumi.verify.creativity import similarity
@@ -51,3 +52,15 @@ def writing_scores(greedy, verdicts: list, texts: list[str]) -> dict[str, float]
     scores = {} if greedy is None else {"greedy_well_formed": float(greedy.reason == "correct")}
     scores.update(sampled_well_formed=mean([float(v.reason == "correct") for v in verdicts]), diversity=mean(pairs))
     return scores
+
+
+def checked_agreement(outcomes: list[tuple]) -> float:
+    """How much samples agree on what is checked: ``outcomes`` holds one tuple per sample, one entry
+    per check (its verdict, or None where the sample could not be checked), and the result is the
+    share of (sample, check) pairs whose verdict is that check's most common one. Two different texts
+    that pass and fail the same checks agree fully; a sample that could not be checked agrees with
+    none, as a missing answer does in ``agreement_rate``."""
+    if not outcomes or not outcomes[0]:
+        return float("nan")
+    agreeing = sum(max(Counter(v for v in column if v is not None).values(), default=0) for column in zip(*outcomes))
+    return agreeing / (len(outcomes) * len(outcomes[0]))

@@ -73,8 +73,11 @@ def measured_settings(cfg) -> dict:
 
 
 def category_settings(category: Category, split: str) -> dict:
+    """A category's part of the benchmark's settings; its metrics too, so that records scored on
+    other metrics are measured again."""
     own = category.settings()
-    return {"class": own["class"], "options": own["options"], "seed": own["seed"], "data": own["data"][split]}
+    return {"class": own["class"], "options": own["options"], "seed": own["seed"], "data": own["data"][split],
+            "metrics": list(category.metrics)}
 
 
 def _alike(found: dict) -> dict:

@@ -120,6 +120,30 @@ def test_instruction_rule_keeps_the_first_sample_meeting_every_constraint():
     assert rejected == {"constraint_failed": 1}
 
 
+def test_instruction_consistency_is_the_agreement_of_what_is_checked_not_of_the_words():
+    """Different texts that meet and break the same constraints agree fully; text agreement stays
+    a metric of its own, and a response that cannot be checked agrees with none."""
+    instruction = defaults()["instruction"]
+    problem = Problem(id="i", category="instruction", prompt="?", key="k",
+                      constraints={"case": "upper", "end_with": "!"})
+
+    def scores(texts, finished=None):
+        finished = finished or [True] * len(texts)
+        verdicts = judge({"instruction": instruction}, [problem] * len(texts), texts, finished)
+        return instruction.score(problem, None, verdicts, [Completion(t, f, 3) for t, f in zip(texts, finished)])
+
+    same = scores(["LOUD!", "ALSO LOUD!", "QUITE LOUD!", "VERY LOUD!"])
+    assert same["constraint_agreement"] == 1.0 and same["agreement_rate"] == 0.25
+    mixed = scores(["LOUD!", "LOUD.", "quiet!", "LOUDER!"])  # case: 3 of 4 agree; end: 3 of 4
+    assert mixed["constraint_agreement"] == 0.75 and mixed["sampled_accuracy"] == 0.5
+    broken = scores(["LOUD.", "STILL LOUD.", "", "CUT OFF"], [True, True, True, False])
+    assert broken["constraint_agreement"] == 0.5  # two broke the end alike; no answer and cut off agree with none
+    assert scores(["", "", "", ""])["constraint_agreement"] == 0.0
+    assert instruction.consistency == "constraint_agreement" in instruction.metrics
+    assert instruction.greedy_record({"greedy_accuracy": 1.0, "constraint_agreement": 0.4}, 4)[
+        "constraint_agreement"] == 1.0
+
+
 def test_category_settings_are_validated_where_they_are_written():
     with pytest.raises(ValueError, match="categories.reasoning.init_args.vote_threshold must be in"):
         CategorySpec(init_args={"vote_threshold": 0}).build("reasoning")
