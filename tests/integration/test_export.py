@@ -20,6 +20,7 @@ from cogumi.models.load import load_variant
 from cogumi.run import RunFolder
 
 NORM_SCALE = 1.5
+LORA_B_STD = 1.0  # large enough that every prompt's greedy answer changes
 NEW_TOKENS = 24
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # a tiny model runs fastest on one thread
 
@@ -68,13 +69,14 @@ def trained_run(tmp_path_factory):
     run = RunFolder(root)
     write_json(run.binding, {"model": asdict(cfg.model)})
     start, _ = load_variant(cfg.model, run, "before")
+    torch.manual_seed(0)  # lora_A is drawn from the global generator: the same adapter whatever ran before
     new = get_peft_model(start, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
                                            modules_to_save=["model.norm"]))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, param in new.named_parameters():
             if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+                param.copy_(torch.randn(param.shape, generator=generator) * LORA_B_STD)
         new.get_submodule("base_model.model.model.norm").modules_to_save["default"].weight.mul_(NORM_SCALE)
     new.save_pretrained(run.adapter("after"))
     write_json(run.adapter("after") / "train_log.json", {"logit_scale": NORM_SCALE})
